@@ -1,0 +1,3 @@
+"""Workflows that close the loop across domains: the demo today; train, deploy, retrain next."""
+
+__all__: list[str] = []
