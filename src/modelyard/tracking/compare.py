@@ -17,7 +17,7 @@ class ComparisonRow:
     key: str
     values: tuple[str | float | None, ...]
     is_different: bool
-    best_index: int | None = None  # the run with the highest metric value
+    best_index: int | None = None  # the run with the best metric value
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def compare_runs(runs: Sequence[Run]) -> Comparison:
         keys = sorted({key for mapping in mappings for key in mapping})
         for key in keys:
             values = tuple(mapping.get(key) for mapping in mappings)
-            best = _best(values) if section == "metric" else None
+            best = _best(values, lower_is_better(key)) if section == "metric" else None
             rows.append(ComparisonRow(section, key, values, _differ(values), best))
     return Comparison(tuple(runs), tuple(rows))
 
@@ -54,9 +54,18 @@ def _differ(values: tuple[str | float | None, ...]) -> bool:
     return len(seen) > 1
 
 
-def _best(values: tuple[str | float | None, ...]) -> int | None:
+def lower_is_better(metric: str) -> bool:
+    """Guess a metric's direction from its name: losses, errors and durations go down."""
+    name = metric.lower()
+    return any(word in name for word in _LOWER_IS_BETTER)
+
+
+_LOWER_IS_BETTER = ("loss", "error", "brier", "mse", "mae", "rmse", "seconds", "_ms", "latency")
+
+
+def _best(values: tuple[str | float | None, ...], lowest: bool) -> int | None:
     numbers = [
-        (value, index)
+        (-value if lowest else value, index)
         for index, value in enumerate(values)
         if isinstance(value, float) and not math.isnan(value)
     ]

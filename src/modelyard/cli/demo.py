@@ -1,0 +1,94 @@
+"""``modelyard demo``: the end-to-end fraud scenario on embedded defaults."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from modelyard.cli.render import cell, console, print_json, table
+from modelyard.errors import InvalidInputError
+from modelyard.workflows.demo import SELECTION_METRIC, DemoResult, run_demo
+from modelyard.workspace import open_workspace
+
+_SHOWN_METRICS = {
+    "roc_auc": "ROC AUC",
+    "average_precision": "avg precision",
+    "precision_at_1pct": "precision@1%",
+    "recall_at_1pct": "recall@1%",
+    "fit_seconds": "fit s",
+}
+
+
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Keep the demo workspace here (default: a temporary one)."),
+    ] = None,
+    rows: Annotated[
+        int, typer.Option("--rows", min=2_000, help="Synthetic transactions to generate.")
+    ] = 300_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run the end-to-end demo: synthetic card fraud, two tracked models, compared."""
+    if importlib.util.find_spec("sklearn") is None:
+        raise InvalidInputError(
+            "the demo trains scikit-learn models: pip install 'modelyard[sklearn]'"
+        )
+    keep = directory is not None
+    home = directory or Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
+    try:
+        with open_workspace(home) as ws:
+            if as_json:
+                result = run_demo(ws, rows=rows)
+            else:
+                with console.status("starting") as status:
+                    result = run_demo(ws, rows=rows, on_step=lambda message: status.update(message))
+    finally:
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+    if as_json:
+        print_json({"workspace": str(home) if keep else None, "result": result})
+        return
+    _show(result, home if keep else None)
+
+
+def _show(result: DemoResult, home: Path | None) -> None:
+    console.print(
+        f"[green]✓[/] {result.rows:,} synthetic transactions, fraud rate "
+        f"{result.fraud_rate:.2%}; trained on {result.train_rows:,}, tested on the last "
+        f"{result.test_rows:,} by time"
+    )
+    console.print(f"  dataset digest {result.dataset_digest}")
+    columns = ["model", "run id", *_SHOWN_METRICS.values()]
+    rendered = table(
+        "Candidates compared on the held-out period", columns, [], no_wrap=["model", "run id"]
+    )
+    for model in result.models:
+        is_best = model is result.best
+        rendered.add_row(
+            Text(model.name, style="bold green" if is_best else ""),
+            model.run_id[:8],
+            *(cell(model.metrics[key]) for key in _SHOWN_METRICS),
+        )
+    console.print(rendered)
+    console.print(
+        f"best by {SELECTION_METRIC}: [bold green]{result.best.name}[/] "
+        f"({result.best.metrics[SELECTION_METRIC]:.4f}); finished in {result.seconds:.1f}s"
+    )
+    if home is not None:
+        console.print("\nLook around:")
+        console.print(f"  modelyard -w {home} runs ls")
+        console.print(f"  modelyard -w {home} runs show {result.parent_run_id}")
+        ids = " ".join(model.run_id for model in result.models)
+        console.print(f"  modelyard -w {home} runs compare {ids} --diff")
+        console.print(
+            f"  modelyard -w {home} runs history {result.models[-1].run_id} validation_log_loss"
+        )
+    else:
+        console.print("(temporary workspace removed; keep one with --dir DIR)")

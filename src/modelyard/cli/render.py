@@ -1,0 +1,125 @@
+"""Output for people (Rich tables) and for scripts (JSON) from the same values."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Piped output is read by people in logs and CI pages too: give it a comfortable width
+# instead of Rich's 80 columns ($COLUMNS still wins).
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
+console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn dataclasses, datetimes, enums, paths and non-finite floats into JSON values.
+
+    NaN and ±inf become the strings "NaN", "Infinity" and "-Infinity" so nothing is lost.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: to_jsonable(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    no_wrap: Sequence[str] = (),
+) -> Table:
+    """Build a Rich table with these columns and rows (cells formatted with ``cell``).
+
+    Columns named in ``no_wrap`` keep their values on one line (ids, names).
+    """
+    built = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        built.add_column(column, overflow="fold", no_wrap=column in no_wrap)
+    for row in rows:
+        built.add_row(*(cell(value) for value in row))
+    return built
+
+
+def cell(value: Any) -> str:
+    """Format one value for a table cell."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """Format a duration: 850ms, 12.3s, 4m05s, 2h03m."""
+    if seconds is None:
+        return "running"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 60) -> str:
+    """Draw ``values`` as one line of block characters (resampled to ``width``)."""
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [values[int(index * step)] for index in range(width)]
+    low, high = min(finite), max(finite)
+    span = high - low or 1.0
+    return "".join(
+        _SPARKS[int((value - low) / span * (len(_SPARKS) - 1))] if math.isfinite(value) else " "
+        for value in values
+    )

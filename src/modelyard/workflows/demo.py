@@ -1,0 +1,280 @@
+"""The end-to-end demo on embedded defaults: synthetic card fraud, two tracked models, compared.
+
+Later capabilities (datasets and contracts, features, registry, serving, rollout, monitoring)
+extend this same scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from modelyard.lineage import LineageInput, report_input
+from modelyard.tracking import ActiveRun, Comparison
+from modelyard.tracking.catalog import RunCatalog
+from modelyard.workflows.fraud_data import (
+    CATEGORICAL,
+    FEATURES,
+    LABEL,
+    frame_digest,
+    generate_transactions,
+    time_split,
+)
+
+EXPERIMENT = "fraud-demo"
+SEED = 42
+ALERT_SHARE = 0.01  # the share of transactions an analyst team can review
+SELECTION_METRIC = "average_precision"
+
+Step = Callable[[str], None]
+
+
+class TrackingWorkspace(Protocol):
+    """What the demo needs of a workspace (``modelyard.Workspace`` is one)."""
+
+    runs: RunCatalog
+
+    def start_run(
+        self,
+        experiment: str = ...,
+        *,
+        name: str | None = ...,
+        params: Mapping[str, object] | None = ...,
+        tags: Mapping[str, object] | None = ...,
+        note: str = ...,
+        parent: ActiveRun | str | None = ...,
+        seed: int | None = ...,
+    ) -> ActiveRun:
+        """Start a tracked run."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedModel:
+    """One model trained by the demo, with its run."""
+
+    name: str
+    run_id: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """What the demo did, for the CLI to show."""
+
+    rows: int
+    fraud_rate: float
+    train_rows: int
+    test_rows: int
+    dataset_digest: str
+    parent_run_id: str
+    models: tuple[TrainedModel, ...]
+    comparison: Comparison
+    best: TrainedModel
+    seconds: float
+
+
+def run_demo(
+    workspace: TrackingWorkspace, *, rows: int = 300_000, on_step: Step | None = None
+) -> DemoResult:
+    """Generate the fraud data, train two scikit-learn models in tracked runs, compare them.
+
+    Args:
+        workspace: where runs are tracked.
+        rows: transactions to generate (300,000 by default).
+        on_step: called with a short description as each step starts.
+
+    Returns:
+        The trained models, their comparison and the best one by average precision.
+    """
+    step = on_step or (lambda _message: None)
+    started = time.perf_counter()
+    step(f"generating {rows:,} synthetic card transactions")
+    frame = generate_transactions(rows=rows)
+    digest = frame_digest(frame)
+    train, test = time_split(frame)
+    models: list[TrainedModel] = []
+    with workspace.start_run(
+        EXPERIMENT,
+        name="fraud-baseline-comparison",
+        params={"rows": rows, "test_share": 0.2, "split": "by event_time"},
+        tags={"scenario": "card-fraud", "stage": "demo"},
+        note="Two candidate fraud models on the same synthetic transactions.",
+        seed=SEED,
+    ) as parent:
+        # Until datasets land (issue #4), the generated frame is recorded by digest.
+        report_input(
+            LineageInput(
+                kind="dataset",
+                name="transactions-synthetic",
+                version=digest.removeprefix("sha256:")[:12],
+                digest=digest,
+                details={"rows": str(rows), "generator": "modelyard.workflows.fraud_data"},
+            )
+        )
+        parent.log_metrics(
+            {
+                "fraud_rate": float(frame[LABEL].mean()),
+                "train_rows": float(len(train)),
+                "test_rows": float(len(test)),
+            }
+        )
+        for name, builder in (("logistic_regression", _logistic), ("gradient_boosting", _boosting)):
+            step(f"training {name.replace('_', ' ')} on {len(train):,} rows")
+            models.append(_train(workspace, parent, name, builder, train, test))
+    best = max(models, key=lambda model: model.metrics[SELECTION_METRIC])
+    comparison = workspace.runs.compare([model.run_id for model in models])
+    return DemoResult(
+        rows=rows,
+        fraud_rate=float(frame[LABEL].mean()),
+        train_rows=len(train),
+        test_rows=len(test),
+        dataset_digest=digest,
+        parent_run_id=parent.run_id,
+        models=tuple(models),
+        comparison=comparison,
+        best=best,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _logistic() -> tuple[Any, dict[str, object]]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    params: dict[str, object] = {"model": "LogisticRegression", "C": 0.5, "max_iter": 300}
+    numeric = [column for column in FEATURES if column not in CATEGORICAL]
+    preprocess = ColumnTransformer(
+        [
+            ("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
+            ("log_amount", FunctionTransformer(np.log1p), ["amount"]),
+            ("numbers", StandardScaler(), numeric),
+        ]
+    )
+    model = Pipeline(
+        [
+            ("preprocess", preprocess),
+            ("classifier", LogisticRegression(C=0.5, max_iter=300)),
+        ]
+    )
+    return model, params
+
+
+def _boosting() -> tuple[Any, dict[str, object]]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    params: dict[str, object] = {
+        "model": "HistGradientBoostingClassifier",
+        "max_iter": 200,
+        "learning_rate": 0.08,
+        "max_leaf_nodes": 31,
+        "l2_regularization": 1.0,
+        "early_stopping": True,
+    }
+    preprocess = ColumnTransformer(
+        [("categories", OrdinalEncoder(), list(CATEGORICAL))],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+    classifier = HistGradientBoostingClassifier(
+        max_iter=200,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        l2_regularization=1.0,
+        categorical_features=list(range(len(CATEGORICAL))),
+        early_stopping=True,
+        scoring="loss",
+        validation_fraction=0.1,
+        n_iter_no_change=15,
+        random_state=SEED,
+    )
+    return Pipeline([("preprocess", preprocess), ("classifier", classifier)]), params
+
+
+def _train(
+    workspace: TrackingWorkspace,
+    parent: ActiveRun,
+    name: str,
+    builder: Callable[[], tuple[Any, dict[str, object]]],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+) -> TrainedModel:
+    model, params = builder()
+    with workspace.start_run(
+        EXPERIMENT,
+        name=name,
+        params={**params, "features": ",".join(FEATURES), "seed": SEED},
+        tags={"scenario": "card-fraud", "candidate": name},
+        parent=parent,
+        seed=SEED,
+    ) as run:
+        fit_started = time.perf_counter()
+        model.fit(train[list(FEATURES)], train[LABEL])
+        fit_seconds = time.perf_counter() - fit_started
+        _log_learning_curve(run, model)
+        predict_started = time.perf_counter()
+        scores = model.predict_proba(test[list(FEATURES)])[:, 1]
+        predict_ms_per_1k = (time.perf_counter() - predict_started) * 1e6 / len(test)
+        metrics = evaluate(test[LABEL].to_numpy(), scores)
+        metrics.update(fit_seconds=fit_seconds, predict_ms_per_1k_rows=predict_ms_per_1k)
+        run.log_metrics(metrics)
+        with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
+            report = Path(tmp) / "evaluation.json"
+            report.write_text(
+                json.dumps(
+                    {
+                        "model": name,
+                        "alert_share": ALERT_SHARE,
+                        "metrics": metrics,
+                        "test_rows": len(test),
+                        "test_fraud_rate": float(test[LABEL].mean()),
+                    },
+                    indent=2,
+                    sort_keys=True,
+                )
+            )
+            run.log_artifact(report)
+    return TrainedModel(name=name, run_id=run.run_id, metrics=metrics)
+
+
+def _log_learning_curve(run: ActiveRun, model: Any) -> None:
+    classifier = model.named_steps["classifier"]
+    train_scores = getattr(classifier, "train_score_", None)
+    if train_scores is None:
+        return
+    validation = getattr(classifier, "validation_score_", np.array([]))
+    for iteration, score in enumerate(train_scores):
+        points = {"train_log_loss": -float(score)}
+        if iteration < len(validation):
+            points["validation_log_loss"] = -float(validation[iteration])
+        run.log_metrics(points, step=iteration)
+
+
+def evaluate(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Score fraud predictions: ranking quality, calibration, and the top-1 % alert queue."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    alerts = max(int(round(len(scores) * ALERT_SHARE)), 1)
+    flagged = np.argsort(-scores, kind="stable")[:alerts]
+    caught = float(labels[flagged].sum())
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        SELECTION_METRIC: float(average_precision_score(labels, scores)),
+        "log_loss": float(log_loss(labels, scores, labels=[0, 1])),
+        "brier": float(brier_score_loss(labels, scores)),
+        "precision_at_1pct": caught / alerts,
+        "recall_at_1pct": caught / max(float(labels.sum()), 1.0),
+    }
