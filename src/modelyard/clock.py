@@ -58,14 +58,21 @@ class FixedClock:
             return self._now
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def to_ms(moment: datetime) -> int:
     """Return epoch milliseconds of a timezone-aware datetime."""
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: going through a float timestamp loses a millisecond for some dates.
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # as datetime.timestamp(): naive means local time
+    return (moment - _EPOCH) // _ONE_MS
 
 
 def from_ms(epoch_ms: int) -> datetime:
     """Return the UTC datetime of epoch milliseconds."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return _EPOCH + timedelta(milliseconds=epoch_ms)
 
 
 SYSTEM_CLOCK = SystemClock()

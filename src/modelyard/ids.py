@@ -83,7 +83,7 @@ def parse_reference(text: str) -> Reference:
     if "/" in text:
         name, _, version = text.partition("/")
         _check_part(text, "name", name)
-        if not version.isdigit() or int(version) < 1:
+        if not (version.isascii() and version.isdigit()) or int(version) < 1:
             raise InvalidReferenceError(text, f"version {version!r} is not a positive integer")
         return Reference(name=name, version=int(version))
     _check_part(text, "name", text)

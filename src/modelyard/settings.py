@@ -117,18 +117,15 @@ def load_settings(
 
 def with_changes(settings: Settings, **changes: Any) -> Settings:
     """Return a copy of ``settings`` with some fields replaced (type-checked)."""
-    for key, value in changes.items():
-        _check_type(key, value, "the caller")
-    return dataclasses.replace(settings, **changes)
+    checked = {key: _check_type(key, value, "the caller") for key, value in changes.items()}
+    return dataclasses.replace(settings, **checked)
 
 
-def write_config(home: Path, values: Mapping[str, str]) -> Path:
+def write_config(home: Path, values: Mapping[str, object]) -> Path:
     """Write ``values`` as HOME/modelyard.toml and return its path."""
     lines = ["# modelyard workspace settings; MODELYARD_* environment variables win."]
     for key, value in values.items():
-        _check_type(key, value, "the caller")
-        escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'{key} = "{escaped}"')
+        lines.append(f"{key} = {_toml_value(_check_type(key, value, 'the caller'))}")
     path = home / CONFIG_FILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -142,10 +139,11 @@ def redact_url(url: str) -> str:
         return url
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    # Rebuild from the raw netloc: .port raises on a malformed port, .hostname drops the
+    # brackets of an IPv6 address.
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -155,9 +153,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InvalidSettingError(path.name, None, f"not valid TOML: {exc}", str(path)) from exc
-    for key, value in data.items():
-        _check_type(key, value, str(path))
-    return data
+    return {key: _check_type(key, value, str(path)) for key, value in data.items()}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _check_type(key: str, value: Any, source: str) -> Any:
@@ -169,7 +174,7 @@ def _check_type(key: str, value: Any, source: str) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidSettingError(key, value, f"must be {kind.__name__}", source)
-    if kind in (int, float) and isinstance(value, int | float) and value <= 0:
+    if kind in (int, float) and isinstance(value, int | float) and not value > 0:  # NaN too
         raise InvalidSettingError(key, value, "must be greater than 0", source)
     return value
 

@@ -95,9 +95,12 @@ class FsspecArtifactStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp_path = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         try:
-            with self._translated(digest), self._fs.open(self._key(digest), "rb") as source:
-                with tmp_path.open("wb") as target:
-                    actual, _ = copy_hashing(source, target)
+            with (
+                self._translated(digest),
+                self._fs.open(self._key(digest), "rb") as source,
+                tmp_path.open("wb") as target,
+            ):
+                actual, _ = copy_hashing(source, target)
             ensure_matches(digest, actual, self._location(digest))
             tmp_path.replace(dest)
         finally:

@@ -8,16 +8,15 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from modelyard import __version__
 from modelyard.cli import db, demo, experiments, runs
-from modelyard.cli.exitcodes import BUG, FAILURE, USAGE, exit_code_for
+from modelyard.cli.exitcodes import BUG, exit_code_for
 from modelyard.cli.render import console, errors, print_json
-from modelyard.cli.state import CliState, state_of
+from modelyard.cli.state import state_of
 from modelyard.errors import ModelyardError
-from modelyard.settings import ARTIFACT_DIR, DB_FILE, write_config
+from modelyard.settings import ARTIFACT_DIR, CONFIG_FILE, DB_FILE, write_config
 from modelyard.workspace import open_workspace
 
 app = typer.Typer(
@@ -48,9 +47,7 @@ def root(
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
     """Global options."""
     state = state_of(ctx)
@@ -81,23 +78,32 @@ def init(
     ws = open_workspace(home, db_url=db_url, artifact_root=artifacts)
     try:
         chosen = {"db_url": db_url, "artifact_root": artifacts}
-        written = write_config(home, {k: v for k, v in chosen.items() if v is not None})
+        written = home / CONFIG_FILE
+        # Running init again without options must not wipe the settings the workspace was
+        # opened with (a PostgreSQL db_url would silently become the default SQLite file).
+        if db_url is not None or artifacts is not None or not written.is_file():
+            written = write_config(home, {k: v for k, v in chosen.items() if v is not None})
         summary = {
             "workspace": str(home.resolve()),
             "db_url": ws.metastore.redacted_url,
             "artifact_root": ws.artifacts.root,
             "config": str(written),
         }
+        # Name the default file and directory only when they are the ones in use (not when
+        # the settings came from modelyard.toml or MODELYARD_* variables).
+        resolved = home.resolve()
+        default_db = ws.settings.db_url == f"sqlite:///{resolved / DB_FILE}"
+        default_artifacts = ws.settings.artifact_root == (resolved / ARTIFACT_DIR).as_uri()
     finally:
         ws.close()
     if as_json:
         print_json(summary)
         return
     console.print(f"[green]✓[/] workspace ready at [bold]{summary['workspace']}[/]")
-    default_db = db_url is None
     console.print(f"  metadata   {summary['db_url']}" + (f"  ({DB_FILE})" if default_db else ""))
     console.print(
-        f"  artifacts  {summary['artifact_root']}" + (f"  ({ARTIFACT_DIR}/)" if not artifacts else "")
+        f"  artifacts  {summary['artifact_root']}"
+        + (f"  ({ARTIFACT_DIR}/)" if default_artifacts else "")
     )
     console.print(f"  settings   {summary['config']}")
 
@@ -113,19 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("MODELYARD_DEBUG", "") not in ("", "0")
     try:
-        code = app(args=args, prog_name="modelyard", standalone_mode=False)
-    except click.exceptions.UsageError as error:
-        error.show(file=sys.stderr)
-        sys.exit(USAGE)
-    except click.exceptions.Abort:
-        errors.print("error: aborted")
-        sys.exit(FAILURE)
+        # Standalone mode: Typer reports its own usage errors (exit 2) and aborts (exit 1) and
+        # exits; only errors raised by the commands come back here. Typer >= 0.26 vendors
+        # click, so catching click's exception classes here would miss them (and click is no
+        # longer installed with Typer).
+        app(args=args, prog_name="modelyard", standalone_mode=True)
     except ModelyardError as error:
         if debug:
             traceback.print_exc()
         errors.print(f"error: {error}", markup=False)
         sys.exit(exit_code_for(error))
-    except Exception as error:  # noqa: BLE001 -- the interface's last line of defence
+    except Exception as error:  # the interface's last line of defence (STYLE.md section 4)
         if debug:
             traceback.print_exc()
         errors.print(
@@ -134,4 +138,4 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         sys.exit(BUG)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(0)

@@ -11,7 +11,9 @@ from modelyard.cli.state import state_of
 from modelyard.metastore import connect, current_revision, head_revision, upgrade
 from modelyard.settings import default_home, load_settings
 
-app = typer.Typer(help="The metadata database: schema revision and migrations.", no_args_is_help=True)
+app = typer.Typer(
+    help="The metadata database: schema revision and migrations.", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -50,4 +52,6 @@ def current(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json({"db_url": settings.redacted_db_url, "revision": revision, "head": head})
         return
     state = "up to date" if revision == head else "run `modelyard db upgrade`"
-    console.print(f"{settings.redacted_db_url}: revision {revision or 'none'}, head {head} ({state})")
+    console.print(
+        f"{settings.redacted_db_url}: revision {revision or 'none'}, head {head} ({state})"
+    )

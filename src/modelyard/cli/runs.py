@@ -138,7 +138,10 @@ def show(ctx: typer.Context, run_id: str, as_json: JsonOption = False) -> None:
         ("user@host", f"{run.user or '?'}@{run.host or '?'}"),
         ("git", git),
         ("python", environment.python_version if environment else "—"),
-        ("packages", f"{len(environment.packages)} ({environment.digest[:19]})" if environment else "—"),
+        (
+            "packages",
+            f"{len(environment.packages)} ({environment.digest[:19]})" if environment else "—",
+        ),
         ("seed", cell(run.seed)),
         ("command", run.command or "—"),
     ]
@@ -194,7 +197,9 @@ def compare(
             Text(cell(value), style="bold green" if index == row.best_index else "")
             for index, value in enumerate(row.values)
         ]
-        rendered.add_row(row.section, Text(row.key, style="bold" if row.is_different else ""), *values)
+        rendered.add_row(
+            row.section, Text(row.key, style="bold" if row.is_different else ""), *values
+        )
     console.print(rendered)
 
 
@@ -264,4 +269,6 @@ def verify(ctx: typer.Context, run_id: str, as_json: JsonOption = False) -> None
     if as_json:
         print_json({"run_id": run_id, "verified": len(checked)})
     else:
-        console.print(f"[green]✓[/] {len(checked)} artifact blob(s) of run {run_id} match their digests")
+        console.print(
+            f"[green]✓[/] {len(checked)} artifact blob(s) of run {run_id} match their digests"
+        )

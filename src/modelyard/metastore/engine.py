@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from modelyard.errors import DatabaseUnavailableError, InvalidSettingError
 from modelyard.settings import Settings, redact_url
 
 _WRITE = "modelyard_write"
+_STATS_CHECK_S = 60.0
+_STATS_MIN_ROWS = 1_000
 
 
 class Metastore:
@@ -30,6 +33,7 @@ class Metastore:
         self.engine = engine
         self.url = url
         self.dialect = engine.dialect.name
+        self._stats_checked_at = -_STATS_CHECK_S
 
     @property
     def redacted_url(self) -> str:
@@ -51,6 +55,40 @@ class Metastore:
             conn.execution_options(**{_WRITE: True}).begin(),
         ):
             yield conn
+
+    def refresh_statistics(self, sentinel_table: str, tables: Sequence[str]) -> bool:
+        """Keep SQLite's planner statistics current; return whether ANALYZE ran.
+
+        Without statistics SQLite guesses join orders and can start a search from a range over
+        thousands of metric values instead of a selective param index (5x slower at 10k runs).
+        When ``sentinel_table`` has grown past twice its size at the last ANALYZE (and holds at
+        least a thousand rows), ``tables`` are analyzed, checked at most once per minute per
+        process. Sampled statistics (``analysis_limit``) mislead the planner here, so the
+        analysis is full, and limited to the tables the caller's queries join.
+        PostgreSQL's autovacuum does this by itself.
+        """
+        now = time.monotonic()
+        if self.dialect != "sqlite" or now - self._stats_checked_at < _STATS_CHECK_S:
+            return False
+        self._stats_checked_at = now
+        with self.read() as conn:
+            rows = conn.exec_driver_sql(f"SELECT count(*) FROM {sentinel_table}").scalar_one()
+            has_stats = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).scalar_one()
+            analyzed = 0
+            if has_stats:
+                stat = conn.exec_driver_sql(
+                    "SELECT stat FROM sqlite_stat1 WHERE tbl = ? ORDER BY stat DESC LIMIT 1",
+                    (sentinel_table,),
+                ).scalar_one_or_none()
+                analyzed = int(str(stat).split()[0]) if stat else 0
+        if rows < _STATS_MIN_ROWS or rows <= 2 * analyzed:
+            return False
+        with self.write() as conn:
+            for table in tables:
+                conn.exec_driver_sql(f"ANALYZE {table}")
+        return True
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from modelyard.tracking.environment import Environment
 from modelyard.tracking.experiments import ACTIVE, ExperimentStore
 from modelyard.tracking.metrics import MetricPoint, MetricWriter, metric_history
 from modelyard.tracking.runs import Run, RunInput, RunStatus, RunStore, hydrate
-from modelyard.tracking.search import apply_order, compile_filter
+from modelyard.tracking.search import apply_filter, apply_order
 
 MAX_LIMIT = 50_000
+_SEARCHED_TABLES = ("runs", "experiments", "params", "tags", "latest_metrics")
 
 
 class RunCatalog:
@@ -88,16 +88,17 @@ class RunCatalog:
             experiments, experiments.c.id == runs.c.experiment_id
         )
         if filter is not None and filter.strip():
-            query = query.where(compile_filter(filter))
+            query = apply_filter(query, filter)
         if experiment is not None:
             names = [experiment] if isinstance(experiment, str) else list(experiment)
-            ids = [self._experiments.get(name).experiment_id for name in names]
+            ids = [self._experiments.resolve_id(name) for name in names]
             query = query.where(runs.c.experiment_id.in_(ids))
         elif not include_archived:
             query = query.where(experiments.c.lifecycle == ACTIVE)
         if status is not None:
             query = query.where(runs.c.status == RunStatus(status).value)
         query = apply_order(query, order_by).limit(limit).offset(offset)
+        self._db.refresh_statistics("runs", _SEARCHED_TABLES)
         with self._db.read() as conn:
             return hydrate(conn, conn.execute(query).all())
 

@@ -88,15 +88,27 @@ class ExperimentStore:
         Raises:
             ExperimentNotFoundError: with close matches among existing names.
         """
+        experiment_id = self.resolve_id(name_or_id)
+        with self._db.read() as conn:
+            row = _find(conn, experiment_id)
+            count = conn.execute(
+                select(func.count()).select_from(runs).where(runs.c.experiment_id == experiment_id)
+            ).scalar_one()
+        assert row is not None  # resolve_id found it, and experiments are never deleted
+        return _to_experiment(row, count)
+
+    def resolve_id(self, name_or_id: str) -> ExperimentId:
+        """Return the id of the experiment with this name (or id), without counting its runs.
+
+        Raises:
+            ExperimentNotFoundError: with close matches among existing names.
+        """
         with self._db.read() as conn:
             row = _find(conn, name_or_id)
             if row is None:
                 names = conn.execute(select(experiments.c.name)).scalars().all()
                 raise ExperimentNotFoundError(name_or_id, close_matches(name_or_id, names))
-            count = conn.execute(
-                select(func.count()).select_from(runs).where(runs.c.experiment_id == row.id)
-            ).scalar_one()
-        return _to_experiment(row, count)
+        return ExperimentId(str(row.id))
 
     def list(self, *, include_archived: bool = False) -> list[Experiment]:
         """Return experiments by name, with their run counts."""

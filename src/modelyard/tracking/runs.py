@@ -210,13 +210,14 @@ class RunStore:
             ParamConflictError: a key already holds another value (nothing is written).
         """
         with self._db.write() as conn:
-            existing = dict(
-                conn.execute(
+            existing = {
+                key: value
+                for key, value in conn.execute(
                     select(params.c.key, params.c.value).where(
                         params.c.run_id == run_id, params.c.key.in_(list(values))
                     )
-                ).tuples()
-            )
+                )
+            }
             for key, value in values.items():
                 if key in existing and existing[key] != value:
                     raise ParamConflictError(run_id, key, existing[key], value)

@@ -149,29 +149,32 @@ class _Parser:
         if token.kind != "word" or token.lowered != word:
             raise self.fail(token, f"expected {word.upper()}")
 
-    def parse(self) -> ColumnElement[bool]:
+    def parse(self) -> list[_Part]:
         if self.current.kind == "end":
             raise self.fail(self.current, "the filter is empty")
-        condition = self.parse_or()
+        conjunction = self.parse_or()
         if self.current.kind != "end":
             raise self.fail(self.current, "expected AND, OR or the end of the filter")
-        return condition
+        return conjunction
 
-    def parse_or(self) -> ColumnElement[bool]:
-        parts = [self.parse_and()]
+    def parse_or(self) -> list[_Part]:
+        """Return the conjunction the tokens describe (an OR is one part of it)."""
+        branches = [self.parse_and()]
         while self.current.kind == "word" and self.current.lowered == "or":
             self.advance()
-            parts.append(self.parse_and())
-        return parts[0] if len(parts) == 1 else or_(*parts)
+            branches.append(self.parse_and())
+        if len(branches) == 1:
+            return branches[0]
+        return [or_(*(_to_sql(branch) for branch in branches))]
 
-    def parse_and(self) -> ColumnElement[bool]:
-        parts = [self.parse_atom()]
+    def parse_and(self) -> list[_Part]:
+        parts = self.parse_atom()
         while self.current.kind == "word" and self.current.lowered == "and":
             self.advance()
-            parts.append(self.parse_atom())
-        return parts[0] if len(parts) == 1 else and_(*parts)
+            parts = [*parts, *self.parse_atom()]
+        return parts
 
-    def parse_atom(self) -> ColumnElement[bool]:
+    def parse_atom(self) -> list[_Part]:
         token = self.current
         if token.kind == "punct" and token.text == "(":
             self.advance()
@@ -182,19 +185,22 @@ class _Parser:
             return inner
         if token.kind == "word" and token.lowered == "not":
             self.advance()
-            return not_(self.parse_atom())
-        return self.parse_comparison()
+            return [not_(_to_sql(self.parse_atom()))]
+        return [self.parse_comparison()]
 
-    def parse_comparison(self) -> ColumnElement[bool]:
+    def parse_comparison(self) -> _Part:
         field = parse_field(self.text, self.advance())
         token = self.advance()
         if token.kind == "op":
             value = self.parse_value(field)
             return _compare(field, _COMPARISONS[token.text], value)
         if token.kind == "word" and token.lowered in ("like", "ilike"):
-            value = self.parse_value(field)
-            if not isinstance(value, str) or field.entity == "metric":
+            is_text = field.entity in ("param", "tag") or (
+                field.entity == "attribute" and _ATTRIBUTES[field.key].kind == "str"
+            )
+            if not is_text:
                 raise self.fail(token, f"{token.text.upper()} needs a string field and pattern")
+            value = self.parse_value(field)
             return _compare(field, token.lowered, value)
         if token.kind == "word" and token.lowered == "is":
             negate = self.current.kind == "word" and self.current.lowered == "not"
@@ -208,7 +214,7 @@ class _Parser:
         if token.kind == "word" and token.lowered == "in":
             values = self.parse_list(field)
             condition = _compare(field, "in", values)
-            return not_(condition) if negate else condition
+            return not_(_to_sql([condition])) if negate else condition
         raise self.fail(token, "expected a comparison (=, !=, <, <=, >, >=, LIKE, IN, IS NULL)")
 
     def parse_list(self, field: _Field) -> list[object]:
@@ -327,14 +333,44 @@ def _keyed_table(entity: str) -> Any:
     return {"metric": latest_metrics, "param": params, "tag": tags}[entity]
 
 
-def _compare(field: _Field, op: str, value: object) -> ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """A positive condition on a metric, param or tag: the run must have the key, and its
+    value must pass. At the top level of a filter it becomes an inner join (one row per run and
+    key at most), which lets the database start from the most selective index."""
+
+    entity: str
+    key: str
+    op: str
+    value: object
+
+    def join_condition(self, table: Any) -> ColumnElement[bool]:
+        return and_(
+            table.c.run_id == runs.c.id,
+            table.c.key == self.key,
+            _apply(table.c.value, self.op, self.value),
+        )
+
+    def to_sql(self) -> ColumnElement[bool]:
+        table = _keyed_table(self.entity)
+        matching = select(table.c.run_id).where(
+            table.c.key == self.key, _apply(table.c.value, self.op, self.value)
+        )
+        return runs.c.id.in_(matching)
+
+
+_Part = ColumnElement[bool] | _Keyed
+
+
+def _to_sql(parts: list[_Part]) -> ColumnElement[bool]:
+    conditions = [part.to_sql() if isinstance(part, _Keyed) else part for part in parts]
+    return conditions[0] if len(conditions) == 1 else and_(*conditions)
+
+
+def _compare(field: _Field, op: str, value: object) -> _Part:
     if field.entity == "attribute":
         return _apply(_ATTRIBUTES[field.key].column, op, value)
-    table = _keyed_table(field.entity)
-    matching = select(table.c.run_id).where(
-        table.c.key == field.key, _apply(table.c.value, op, value)
-    )
-    return runs.c.id.in_(matching)
+    return _Keyed(field.entity, field.key, op, value)
 
 
 def _presence(field: _Field, *, is_present: bool) -> ColumnElement[bool]:
@@ -353,7 +389,23 @@ def compile_filter(text: str) -> ColumnElement[bool]:
     Raises:
         InvalidFilterError: pointing at the offending token.
     """
-    return _Parser(text).parse()
+    return _to_sql(_Parser(text).parse())
+
+
+def apply_filter(query: Select[Any], text: str) -> Select[Any]:
+    """Add a filter to a query over ``runs``: top-level metric/param/tag conditions as inner
+    joins, everything else in WHERE.
+
+    Raises:
+        InvalidFilterError: pointing at the offending token.
+    """
+    for part in _Parser(text).parse():
+        if isinstance(part, _Keyed):
+            table = _keyed_table(part.entity).alias()
+            query = query.join(table, part.join_condition(table))
+        else:
+            query = query.where(part)
+    return query
 
 
 def apply_order(query: Select[Any], order_by: Sequence[str] | None) -> Select[Any]:

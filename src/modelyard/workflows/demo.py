@@ -267,7 +267,7 @@ def evaluate(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Score fraud predictions: ranking quality, calibration, and the top-1 % alert queue."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-    alerts = max(int(round(len(scores) * ALERT_SHARE)), 1)
+    alerts = max(round(len(scores) * ALERT_SHARE), 1)
     flagged = np.argsort(-scores, kind="stable")[:alerts]
     caught = float(labels[flagged].sum())
     return {
