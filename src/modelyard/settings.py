@@ -131,6 +131,16 @@ def write_config(home: Path, values: Mapping[str, object]) -> Path:
     return path
 
 
+def update_config(home: Path, changes: Mapping[str, object]) -> Path:
+    """Merge ``changes`` into HOME/modelyard.toml (keeping the other settings); return its path.
+
+    Raises:
+        InvalidSettingError: the existing file is malformed or a change breaks its rule.
+    """
+    merged = {**_read_toml(home / CONFIG_FILE), **changes}
+    return write_config(home, merged)
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with its password (if any) replaced by ***."""
     try:

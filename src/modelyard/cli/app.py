@@ -16,7 +16,7 @@ from modelyard.cli.exitcodes import BUG, exit_code_for
 from modelyard.cli.render import console, errors, print_json
 from modelyard.cli.state import state_of
 from modelyard.errors import ModelyardError
-from modelyard.settings import ARTIFACT_DIR, CONFIG_FILE, DB_FILE, write_config
+from modelyard.settings import ARTIFACT_DIR, CONFIG_FILE, DB_FILE, update_config
 from modelyard.workspace import open_workspace
 
 app = typer.Typer(
@@ -78,11 +78,9 @@ def init(
     ws = open_workspace(home, db_url=db_url, artifact_root=artifacts)
     try:
         chosen = {"db_url": db_url, "artifact_root": artifacts}
-        written = home / CONFIG_FILE
-        # Running init again without options must not wipe the settings the workspace was
-        # opened with (a PostgreSQL db_url would silently become the default SQLite file).
-        if db_url is not None or artifacts is not None or not written.is_file():
-            written = write_config(home, {k: v for k, v in chosen.items() if v is not None})
+        # Running init again merges: settings not given on this command line (a PostgreSQL
+        # db_url, say) stay as they were.
+        written = update_config(home, {k: v for k, v in chosen.items() if v is not None})
         summary = {
             "workspace": str(home.resolve()),
             "db_url": ws.metastore.redacted_url,

@@ -150,8 +150,13 @@ class RunArtifacts:
 
         Raises:
             ArtifactPathNotFoundError, CorruptBlobError, BlobNotFoundError.
+            InvalidNameError: ``dest`` exists and is not a directory.
         """
         records = [self.get(run_id, path)] if path is not None else self.list(run_id)
+        if dest.exists() and not dest.is_dir():
+            raise InvalidNameError(
+                "download destination", str(dest), "must be a directory or not exist yet"
+            )
         dest.mkdir(parents=True, exist_ok=True)
         for record in records:
             target = dest / safe_relative(record.path)

@@ -13,6 +13,7 @@ interval's worth; everything a returned ``flush()`` or a finished run acknowledg
 from __future__ import annotations
 
 import atexit
+import sys
 import threading
 import weakref
 from collections import deque
@@ -216,8 +217,6 @@ def _flush_at_exit() -> None:
         try:
             writer.close()
         except ModelyardError as error:
-            import sys
-
             print(
                 f"modelyard: {writer.pending} metric points could not be written at exit: {error}",
                 file=sys.stderr,

@@ -120,3 +120,13 @@ def test_corrupted_blob_is_reported_and_not_downloaded(
         workspace.runs.download_artifacts(run.run_id, tmp_path / "out")
     assert not (tmp_path / "out" / "weights.bin").exists()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_download_into_a_file_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+    source = tmp_path / "x.txt"
+    source.write_text("x")
+    with workspace.start_run("a") as run:
+        run.log_artifact(source)
+    with pytest.raises(InvalidNameError, match="must be a directory or not exist yet"):
+        workspace.runs.download_artifacts(run.run_id, source)
+    assert source.read_text() == "x"
