@@ -16,7 +16,7 @@ from modelyard.cli.exitcodes import BUG, exit_code_for
 from modelyard.cli.render import console, errors, print_json
 from modelyard.cli.state import state_of
 from modelyard.errors import ModelyardError
-from modelyard.settings import ARTIFACT_DIR, CONFIG_FILE, DB_FILE, update_config
+from modelyard.settings import ARTIFACT_DIR, DB_FILE, update_config
 from modelyard.workspace import open_workspace
 
 app = typer.Typer(
