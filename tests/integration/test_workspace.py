@@ -67,7 +67,8 @@ def test_settings_file_and_environment_precedence(
         assert ws.settings.metrics_flush_interval_s == 2.0
 
 
-def test_public_names_are_sorted_and_importable() -> None:
+def test_public_names_are_sorted_complete_and_importable() -> None:
+    import ast
     import importlib
 
     for package in (
@@ -83,3 +84,16 @@ def test_public_names_are_sorted_and_importable() -> None:
         assert names == sorted(names), package
         for name in names:
             assert getattr(module, name) is not None, f"{package}.{name}"
+        # Complete: every name the package's __init__ imports for users is listed.
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = {
+            alias.asname or alias.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__"
+            for alias in node.names
+        }
+        if package == "modelyard":
+            # The root re-exports lazily (see _LAZY) and imports typing helpers.
+            imported = set(module._LAZY) | {"__version__"}
+        assert imported == set(names), package

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, SupportsFloat
 
 from modelyard.clock import Clock, to_ms
 from modelyard.errors import (
@@ -126,7 +126,7 @@ class ActiveRun:
     def log_metric(
         self,
         key: str,
-        value: float,
+        value: SupportsFloat,
         step: int | None = None,
         timestamp: datetime | int | None = None,
     ) -> None:
@@ -165,7 +165,7 @@ class ActiveRun:
 
     def log_metrics(
         self,
-        values: Mapping[str, float],
+        values: Mapping[str, SupportsFloat],
         step: int | None = None,
         timestamp: datetime | int | None = None,
     ) -> None:

@@ -46,7 +46,9 @@ def test_git_commit_branch_and_dirty_flag(repo: Path) -> None:
     from modelyard.tracking import environment
 
     environment._git_state_cached.cache_clear()
-    assert git_state(repo).is_dirty is True  # type: ignore[union-attr]
+    dirty = git_state(repo)
+    assert dirty is not None
+    assert dirty.is_dirty is True
 
 
 def test_outside_a_repository_there_is_no_git_state(tmp_path: Path) -> None:

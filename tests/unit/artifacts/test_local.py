@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelyard.artifacts import local
 from modelyard.artifacts.local import LocalArtifactStore
 from modelyard.artifacts.store import BlobInfo, digest_of
 from modelyard.errors import ArtifactStoreUnavailableError, BlobNotFoundError
@@ -95,7 +94,7 @@ def test_putting_stored_content_again_does_not_rewrite_the_blob(
     def refuse(src: object, dst: object) -> None:
         raise AssertionError(f"the stored blob was replaced by {src}")
 
-    monkeypatch.setattr(local.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
 
     assert put(store, scratch, DATA) == BlobInfo(DIGEST, len(DATA))
     assert _files(store.directory) == [f"sha256/{HEX[:2]}/{HEX}"]
@@ -109,7 +108,7 @@ def test_a_crash_before_the_rename_leaves_no_blob_and_a_retry_succeeds(
         raise Crash("power cut")
 
     with monkeypatch.context() as patched:
-        patched.setattr(local.os, "replace", crash)
+        patched.setattr(os, "replace", crash)
         with pytest.raises(Crash, match="power cut"):
             put(store, scratch, DATA)
 
@@ -129,7 +128,7 @@ def test_a_failed_rename_is_reported_as_an_unavailable_store(
     def disk_full(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(local.os, "replace", disk_full)
+    monkeypatch.setattr(os, "replace", disk_full)
 
     with pytest.raises(ArtifactStoreUnavailableError) as caught:
         put(store, scratch, DATA)
