@@ -7,22 +7,33 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── ExperimentNotFoundError         no experiment of that name or id
     │   ├── RunNotFoundError                no run with that id
     │   ├── BlobNotFoundError               no artifact blob with that digest
-    │   └── ArtifactPathNotFoundError       a run has no artifact at that path
+    │   ├── ArtifactPathNotFoundError       a run has no artifact at that path
+    │   ├── RegisteredModelNotFoundError    no registered model of that name
+    │   ├── ModelVersionNotFoundError       a model has no such version
+    │   └── AliasNotFoundError              a model has no such alias
     ├── ConflictError
     │   ├── ExperimentExistsError           the name is taken
     │   ├── ParamConflictError              a param logged again with another value
-    │   └── ArtifactExistsError             a run's artifact path logged again, other content
+    │   ├── ArtifactExistsError             a run's artifact path logged again, other content
+    │   ├── RegisteredModelExistsError      the model name is taken
+    │   ├── ModelVersionExistsError         that artifact is already a version of the model
+    │   └── PromotionConflictError          production changed while the gates ran
     ├── InvalidInputError
     │   ├── InvalidMetricValueError         a metric value that is not a real number
     │   ├── InvalidNameError                an empty or malformed name, key or path
     │   ├── InvalidFilterError              a search filter or order_by that does not parse
     │   ├── InvalidReferenceError           "fraud@champion" / "fraud/3" that does not parse
     │   ├── InvalidSettingError             a bad modelyard.toml or MODELYARD_* value
-    │   └── InvalidDigestError              a digest that is not "sha256:<64 hex>"
+    │   ├── InvalidDigestError              a digest that is not "sha256:<64 hex>"
+    │   ├── UnsupportedModelError           a model object no flavor can package
+    │   └── UntrustedPickleError            only pickle could store it, and trust=False
     ├── ContractViolation                   data that breaks a declared contract
+    │   ├── SignatureMismatchError          model input missing, extra or mistyped column
+    │   └── PromotionBlockedError           a promotion gate failed
     ├── InvalidTransitionError
     │   ├── RunNotActiveError               writing to a run that has ended
-    │   └── ExperimentArchivedError         starting a run in an archived experiment
+    │   ├── ExperimentArchivedError         starting a run in an archived experiment
+    │   └── NoRollbackTargetError           no earlier production version to return to
     ├── CorruptArtifactError
     │   └── CorruptBlobError                a blob whose content no longer matches its digest
     ├── BackendUnavailableError
@@ -182,6 +193,49 @@ class ArtifactPathNotFoundError(NotFoundError):
         super().__init__(f'run {run_id} has no artifact "{path}" ({where})')
 
 
+class RegisteredModelNotFoundError(NotFoundError):
+    """No registered model has that name."""
+
+    code = "registered_model_not_found"
+
+    def __init__(self, model: str, suggestions: list[str] | None = None) -> None:
+        self.model = model
+        self.suggestions = suggestions or []
+        super().__init__(
+            f'no registered model "{model}"{_did_you_mean(self.suggestions)}; '
+            "see `modelyard models ls`"
+        )
+
+
+class ModelVersionNotFoundError(NotFoundError):
+    """A registered model has no such version."""
+
+    code = "model_version_not_found"
+
+    def __init__(self, model: str, version: int, latest: int | None) -> None:
+        self.model, self.version, self.latest = model, version, latest
+        where = f"latest is {latest}" if latest is not None else "no versions registered yet"
+        super().__init__(
+            f'model "{model}" has no version {version} ({where}); '
+            f"see `modelyard models versions {model}`"
+        )
+
+
+class AliasNotFoundError(NotFoundError):
+    """A registered model has no such alias (or stage)."""
+
+    code = "alias_not_found"
+
+    def __init__(self, model: str, alias: str, existing: list[str]) -> None:
+        self.model, self.alias, self.existing = model, alias, existing
+        suggestions = close_matches(alias, existing)
+        have = ", ".join(existing) if existing else "none"
+        super().__init__(
+            f'model "{model}" has no alias "{alias}"{_did_you_mean(suggestions)} '
+            f"(aliases: {have}); see `modelyard models show {model}`"
+        )
+
+
 # ------------------------------------------------------------------------- conflicts
 
 
@@ -220,6 +274,44 @@ class ArtifactExistsError(ConflictError):
         super().__init__(
             f'run {run_id} already has artifact "{path}" ({existing}); the new content is '
             f"{new}: log it under another name"
+        )
+
+
+class RegisteredModelExistsError(ConflictError):
+    """A registered model of that name already exists."""
+
+    code = "registered_model_exists"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(f'registered model "{model}" already exists')
+
+
+class ModelVersionExistsError(ConflictError):
+    """The same artifact is already registered as a version of this model."""
+
+    code = "model_version_exists"
+
+    def __init__(self, model: str, version: int, digest: str) -> None:
+        self.model, self.version, self.digest = model, version, digest
+        super().__init__(
+            f'artifact {digest} is already version {version} of model "{model}" '
+            f"({model}/{version}); use that version"
+        )
+
+
+class PromotionConflictError(ConflictError):
+    """Another promotion changed production while this one's gates were evaluated."""
+
+    code = "promotion_conflict"
+
+    def __init__(self, model: str, version: int, expected: int | None, actual: int | None) -> None:
+        self.model, self.version, self.expected, self.actual = model, version, expected, actual
+        before = f"version {expected}" if expected is not None else "no version"
+        now = f"version {actual}" if actual is not None else "no version"
+        super().__init__(
+            f"production of {model} changed from {before} to {now} while the gates of "
+            f"{model}/{version} ran; promote again to evaluate against the new champion"
         )
 
 
@@ -300,6 +392,63 @@ class InvalidDigestError(InvalidInputError):
         )
 
 
+class UnsupportedModelError(InvalidInputError):
+    """No flavor can package this kind of model object."""
+
+    code = "unsupported_model"
+
+    def __init__(self, type_name: str, supported: list[str]) -> None:
+        self.type_name, self.supported = type_name, supported
+        super().__init__(
+            f"cannot package a model of type {type_name}: supported flavors are "
+            f"{', '.join(supported)} (an arbitrary object needs trust=True and is pickled)"
+        )
+
+
+class UntrustedPickleError(InvalidInputError):
+    """The model can only be stored as a pickle, which needs the caller's trust."""
+
+    code = "untrusted_pickle"
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name, self.reason = type_name, reason
+        super().__init__(
+            f"a model of type {type_name} can only be stored as a pickle ({reason}); loading a "
+            "pickle runs code, so pass trust=True to accept that (it is recorded on the version)"
+        )
+
+
+# ------------------------------------------------------------------------- contracts
+
+
+class SignatureMismatchError(ContractViolation):
+    """Input data does not match the model's signature."""
+
+    code = "signature_mismatch"
+
+    def __init__(self, column: str, rule: str, problems: list[str] | None = None) -> None:
+        self.column, self.rule = column, rule
+        self.problems = problems or [f"{column}: {rule}"]
+        super().__init__("input does not match the model signature: " + "; ".join(self.problems))
+
+
+class PromotionBlockedError(ContractViolation):
+    """A promotion gate failed; nothing changed."""
+
+    code = "promotion_blocked"
+    # The full gate report (a registry GateReport), for interfaces that show it as a table.
+    report: object = None
+
+    def __init__(self, model: str, version: int, stage: str, failed: list[str]) -> None:
+        self.model, self.version, self.stage, self.failed = model, version, stage, failed
+        super().__init__(
+            f"promotion of {model}/{version} to {stage} blocked by "
+            f"{len(failed)} gate(s): "
+            + "; ".join(failed)
+            + " — fix the model, or pass --force with --reason (audited)"
+        )
+
+
 # ------------------------------------------------------------------------- transitions
 
 
@@ -325,6 +474,19 @@ class ExperimentArchivedError(InvalidTransitionError):
         super().__init__(
             f'experiment "{name}" is archived; restore it with '
             f"`modelyard experiments restore {name}` to start runs in it"
+        )
+
+
+class NoRollbackTargetError(InvalidTransitionError):
+    """There is no earlier production version to roll back to."""
+
+    code = "no_rollback_target"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f'model "{model}" has no earlier production version to roll back to; see '
+            f"`modelyard models history {model}`"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -11,12 +12,20 @@ from modelyard.artifacts import ArtifactStore, open_store
 from modelyard.clock import SYSTEM_CLOCK, Clock
 from modelyard.errors import DatabaseUnavailableError
 from modelyard.metastore import Metastore, connect, upgrade
+from modelyard.registry import LineageNode, ModelRegistry
 from modelyard.settings import Settings, default_home, load_settings
 from modelyard.tracking import ActiveRun, Tracker
 from modelyard.tracking.catalog import RunCatalog
 from modelyard.tracking.experiments import DEFAULT_EXPERIMENT, ExperimentStore
 
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def _cache_dir(settings: Settings) -> Path:
+    """Where verified copies of model artifacts are kept, by digest."""
+    if settings.home is not None:
+        return settings.home / "cache" / "models"
+    return Path(tempfile.gettempdir()) / "modelyard-cache" / "models"
 
 
 class Workspace:
@@ -26,6 +35,7 @@ class Workspace:
         settings: the settings it was opened with.
         experiments: create, list, rename, archive experiments.
         runs: get, search, compare runs; metric history; artifacts.
+        models: the model registry (register, load, promote, roll back, lineage, cards).
         artifacts: the content-addressed blob store.
     """
 
@@ -39,6 +49,10 @@ class Workspace:
         self._tracker = Tracker(metastore, store, settings, clock)
         self.experiments: ExperimentStore = self._tracker.experiments
         self.runs: RunCatalog = self._tracker.runs
+        self.models = ModelRegistry(
+            metastore, store, self.runs, self._tracker.artifacts, clock, _cache_dir(settings)
+        )
+        self._tracker.model_logger = self.models
 
     @property
     def home(self) -> Path | None:
@@ -60,6 +74,11 @@ class Workspace:
         return self._tracker.start_run(
             experiment, name=name, params=params, tags=tags, note=note, parent=parent, seed=seed
         )
+
+    def lineage(self, subject: str) -> LineageNode:
+        """Lineage of a model reference (``fraud/3``), a run id, or an input
+        (``dataset:transactions/3``), walked both ways."""
+        return self.models.lineage(subject)
 
     def close(self) -> None:
         """Write pending metrics and release database connections."""

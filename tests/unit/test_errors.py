@@ -10,6 +10,7 @@ import pytest
 
 from modelyard import errors
 from modelyard.errors import (
+    AliasNotFoundError,
     ArtifactExistsError,
     ArtifactPathNotFoundError,
     ArtifactStoreUnavailableError,
@@ -27,12 +28,22 @@ from modelyard.errors import (
     InvalidNameError,
     InvalidReferenceError,
     InvalidSettingError,
+    ModelVersionExistsError,
+    ModelVersionNotFoundError,
     ModelyardError,
+    NoRollbackTargetError,
     OverloadedError,
     ParamConflictError,
+    PromotionBlockedError,
+    PromotionConflictError,
+    RegisteredModelExistsError,
+    RegisteredModelNotFoundError,
     RunNotActiveError,
     RunNotFoundError,
     SchemaOutdatedError,
+    SignatureMismatchError,
+    UnsupportedModelError,
+    UntrustedPickleError,
     all_error_classes,
     close_matches,
 )
@@ -166,6 +177,97 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         {"root": "s3://bucket/prefix", "reason": "access denied"},
         "cannot use the artifact store s3://bucket/prefix: access denied",
         {"root": "s3://bucket/prefix", "reason": "access denied"},
+    ),
+    (
+        RegisteredModelNotFoundError,
+        {"model": "fruad", "suggestions": ["fraud"]},
+        'no registered model "fruad" (did you mean "fraud"?); see `modelyard models ls`',
+        {"model": "fruad", "suggestions": ["fraud"]},
+    ),
+    (
+        ModelVersionNotFoundError,
+        {"model": "fraud", "version": 9, "latest": 4},
+        'model "fraud" has no version 9 (latest is 4); see `modelyard models versions fraud`',
+        {"model": "fraud", "version": 9, "latest": 4},
+    ),
+    (
+        AliasNotFoundError,
+        {"model": "fraud", "alias": "champoin", "existing": ["champion", "challenger"]},
+        'model "fraud" has no alias "champoin" (did you mean "champion"?) '
+        "(aliases: champion, challenger); see `modelyard models show fraud`",
+        {"model": "fraud", "alias": "champoin", "existing": ["champion", "challenger"]},
+    ),
+    (
+        RegisteredModelExistsError,
+        {"model": "fraud"},
+        'registered model "fraud" already exists',
+        {"model": "fraud"},
+    ),
+    (
+        ModelVersionExistsError,
+        {"model": "fraud", "version": 2, "digest": DIGEST},
+        f'artifact {DIGEST} is already version 2 of model "fraud" (fraud/2); use that version',
+        {"model": "fraud", "version": 2, "digest": DIGEST},
+    ),
+    (
+        UnsupportedModelError,
+        {"type_name": "builtins.dict", "supported": ["sklearn", "onnx"]},
+        "cannot package a model of type builtins.dict: supported flavors are sklearn, onnx "
+        "(an arbitrary object needs trust=True and is pickled)",
+        {"type_name": "builtins.dict", "supported": ["sklearn", "onnx"]},
+    ),
+    (
+        UntrustedPickleError,
+        {"type_name": "my.Model", "reason": "no safe format"},
+        "a model of type my.Model can only be stored as a pickle (no safe format); loading a "
+        "pickle runs code, so pass trust=True to accept that (it is recorded on the version)",
+        {"type_name": "my.Model", "reason": "no safe format"},
+    ),
+    (
+        SignatureMismatchError,
+        {
+            "column": "amount",
+            "rule": "is missing",
+            "problems": ["amount: is missing", "hour: expected int64, got object"],
+        },
+        "input does not match the model signature: amount: is missing; "
+        "hour: expected int64, got object",
+        {
+            "column": "amount",
+            "rule": "is missing",
+            "problems": ["amount: is missing", "hour: expected int64, got object"],
+        },
+    ),
+    (
+        PromotionBlockedError,
+        {
+            "model": "fraud",
+            "version": 4,
+            "stage": "production",
+            "failed": ["metric auc 0.8 < 0.9", "smoke test"],
+        },
+        "promotion of fraud/4 to production blocked by 2 gate(s): metric auc 0.8 < 0.9; "
+        "smoke test — fix the model, or pass --force with --reason (audited)",
+        {
+            "model": "fraud",
+            "version": 4,
+            "stage": "production",
+            "failed": ["metric auc 0.8 < 0.9", "smoke test"],
+        },
+    ),
+    (
+        NoRollbackTargetError,
+        {"model": "fraud"},
+        'model "fraud" has no earlier production version to roll back to; see '
+        "`modelyard models history fraud`",
+        {"model": "fraud"},
+    ),
+    (
+        PromotionConflictError,
+        {"model": "fraud", "version": 5, "expected": 3, "actual": 4},
+        "production of fraud changed from version 3 to version 4 while the gates of fraud/5 "
+        "ran; promote again to evaluate against the new champion",
+        {"model": "fraud", "version": 5, "expected": 3, "actual": 4},
     ),
 ]
 CASE_IDS = [case[0].__name__ for case in LEAF_CASES]

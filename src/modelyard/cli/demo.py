@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from modelyard.cli.models import lineage_tree, print_report
 from modelyard.cli.render import cell, console, print_json, table
 from modelyard.errors import InvalidInputError
 from modelyard.workflows.demo import SELECTION_METRIC, DemoResult, run_demo
@@ -79,8 +80,31 @@ def _show(result: DemoResult, home: Path | None) -> None:
     console.print(rendered)
     console.print(
         f"best by {SELECTION_METRIC}: [bold green]{result.best.name}[/] "
-        f"({result.best.metrics[SELECTION_METRIC]:.4f}); finished in {result.seconds:.1f}s"
+        f"({result.best.metrics[SELECTION_METRIC]:.4f})"
     )
+    registered = ", ".join(
+        f"{model.version} ({model.name}, {'onnx' if model.is_onnx else 'native'})"
+        for model in result.models
+    )
+    console.print(f"\nregistered {registered}")
+    print_report(result.promotion.report)
+    console.print(
+        f"[green]✓[/] {result.promotion.version.reference} is in production (alias champion)\n"
+    )
+    console.print(lineage_tree(result.lineage))
+    console.print(
+        f"\nAn upstream team renames [bold]amount[/] to [bold]amount_usd[/]; "
+        f"{result.broken_version} is trained on the new frame:"
+    )
+    print_report(result.blocked_report)
+    if result.blocked_report.is_passed:
+        console.print(f"[bold red]✗ {result.broken_version} was NOT blocked[/]")
+    else:
+        console.print(
+            f"[green]✓[/] promotion of {result.broken_version} blocked; production still serves "
+            f"{result.promotion.version.reference}"
+        )
+    console.print(f"finished in {result.seconds:.1f}s")
     if home is not None:
         console.print("\nLook around:")
         console.print(f"  modelyard -w {home} runs ls")
@@ -90,5 +114,8 @@ def _show(result: DemoResult, home: Path | None) -> None:
         console.print(
             f"  modelyard -w {home} runs history {result.models[-1].run_id} validation_log_loss"
         )
+        console.print(f"  modelyard -w {home} models show fraud")
+        console.print(f"  modelyard -w {home} models card {result.promotion.version.reference}")
+        console.print(f"  modelyard -w {home} models history fraud")
     else:
         console.print("(temporary workspace removed; keep one with --dir DIR)")

@@ -9,10 +9,12 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -151,4 +153,100 @@ run_inputs = Table(
     Column("details", Text, nullable=False, default="{}"),
     Column("recorded_at_ms", BigInteger, nullable=False),
     Index(None, "kind", "name", "version"),
+)
+
+# ------------------------------------------------------------------ model registry
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="{}"),  # JSON object
+    Column("gates", Text, nullable=False, default="{}"),  # JSON GateConfig
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("artifact_path", String(1024), nullable=False),
+    Column("artifact_digest", DIGEST, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("model_type", String(256), nullable=False),
+    Column("package", Text, nullable=False),  # JSON ModelPackage manifest
+    Column("is_pickle_trusted", Boolean, nullable=False),
+    Column("is_onnx", Boolean, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("card", Text, nullable=False, default="{}"),  # JSON editable card fields
+    Column("created_by", String(256), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    UniqueConstraint("model_id", "artifact_digest"),
+    Index(None, "run_id"),
+    Index(None, "artifact_digest"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Stored inputs with known-good outputs; the smoke-test gate replays them.
+model_payloads = Table(
+    "model_payloads",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("input_digest", DIGEST, nullable=False),  # Parquet blob
+    Column("expected_digest", DIGEST, nullable=False),  # .npy blob
+    Column("method", String(16), nullable=False),  # "predict" | "predict_proba"
+    Column("tolerance", Double, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+gate_results = Table(
+    "gate_results",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("evaluation_id", ID, nullable=False),
+    Column("version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("is_passed", Boolean, nullable=False),
+    Column("observed", Text, nullable=False),
+    Column("expected", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evaluated_at_ms", BigInteger, nullable=False),
+    Index(None, "version_id", "evaluated_at_ms"),
+)
+
+# Append-only: every registry mutation, with who, when, what and why.
+registry_audit = Table(
+    "registry_audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", BigInteger, nullable=True),
+    Column("details", Text, nullable=False, default="{}"),
+    Column("reason", Text, nullable=True),
+    Index(None, "model", "id"),
 )

@@ -6,6 +6,7 @@ from modelyard.tracking.compare import Comparison, ComparisonRow
 from modelyard.tracking.environment import Environment, GitState
 from modelyard.tracking.experiments import Experiment
 from modelyard.tracking.metrics import MetricPoint
+from modelyard.tracking.model_logging import LoggedModel, ModelLogger
 from modelyard.tracking.runs import Run, RunInput, RunStatus
 from modelyard.tracking.tracker import Tracker
 
@@ -17,7 +18,9 @@ __all__ = [
     "Environment",
     "Experiment",
     "GitState",
+    "LoggedModel",
     "MetricPoint",
+    "ModelLogger",
     "Run",
     "RunInput",
     "RunStatus",

@@ -26,9 +26,11 @@ from modelyard.lineage import LineageInput, recording
 from modelyard.tracking.artifacts import ArtifactRecord, RunArtifacts
 from modelyard.tracking.environment import seed_everything
 from modelyard.tracking.metrics import MetricWriter
+from modelyard.tracking.model_logging import LoggedModel, ModelLogger
 from modelyard.tracking.runs import Run, RunStatus, RunStore, check_key, stringify
 
 _MAX_ERROR_CHARS = 4000
+_MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
 
 
 class ActiveRun:
@@ -52,6 +54,7 @@ class ActiveRun:
         artifacts: RunArtifacts,
         writer: MetricWriter,
         clock: Clock,
+        model_logger: ModelLogger | None = None,
     ) -> None:
         self.run_id = run_id
         self.name = name
@@ -59,6 +62,7 @@ class ActiveRun:
         self._store = store
         self._artifacts = artifacts
         self._writer = writer
+        self._model_logger = model_logger
         self._append = writer.append
         self._now_ms = clock.time_ms
         self._steps: dict[str, int] = {}
@@ -152,7 +156,7 @@ class ActiveRun:
             value = _as_float(key, value)
         if step is None:
             step = steps.get(key, -1) + 1
-        elif step.__class__ is not int:
+        elif step.__class__ is not int or not _MIN_INT64 <= step <= _MAX_INT64:
             step = _as_step(key, step)
         steps[key] = step
         if timestamp is None:
@@ -179,7 +183,7 @@ class ActiveRun:
             if timestamp.__class__ is int
             else _as_time_ms("timestamp", timestamp)
         )
-        if step is not None and step.__class__ is not int:
+        if step is not None and (step.__class__ is not int or not _MIN_INT64 <= step <= _MAX_INT64):
             step = _as_step("step", step)
         points = []
         for key, value in values.items():
@@ -202,6 +206,46 @@ class ActiveRun:
         """Store a file or directory, by digest, as this run's artifact ``name``."""
         self._check_active("log artifact")
         return self._artifacts.log(self.run_id, Path(path), name)
+
+    def log_model(
+        self,
+        model: object,
+        name: str = "model",
+        *,
+        input_example: object,
+        signature: object | None = None,
+        trust: bool = False,
+        registered_model_name: str | None = None,
+    ) -> LoggedModel:
+        """Package a model (safe native format + verified ONNX where possible) as an artifact.
+
+        Args:
+            model: a scikit-learn estimator or pipeline, XGBoost, LightGBM, PyTorch or ONNX
+                model (anything else only with ``trust=True``, as a pickle).
+            name: the artifact path of the package in this run.
+            input_example: a few rows of input (a DataFrame); the signature is inferred from it
+                unless given, and the ONNX conversion is verified on it.
+            signature: the input/output signature, when it should not be inferred.
+            trust: allow a raw pickle when no safe format exists (recorded on the version).
+            registered_model_name: also register the package as a new version of this model.
+
+        Raises:
+            UnsupportedModelError, UntrustedPickleError, RunNotActiveError.
+        """
+        self._check_active("log model")
+        if self._model_logger is None:
+            raise InvalidInputError(
+                "this run cannot log models: open the workspace with modelyard.open()"
+            )
+        return self._model_logger.log_model(
+            self.run_id,
+            model,
+            name=name,
+            input_example=input_example,
+            signature=signature,
+            trust=trust,
+            registered_model_name=registered_model_name,
+        )
 
     def seed_everything(self, seed: int) -> list[str]:
         """Seed ``random``, numpy and torch (when installed) and record the seed on the run."""
@@ -274,7 +318,11 @@ def _as_float(key: str, value: object) -> float:
 
 def _as_step(key: str, step: object) -> int:
     if isinstance(step, numbers.Integral) and not isinstance(step, bool):
-        return int(step)
+        if _MIN_INT64 <= int(step) <= _MAX_INT64:
+            return int(step)
+        raise InvalidNameError(
+            f"step of metric {key!r}", repr(step), "must fit in a signed 64-bit integer"
+        )
     raise InvalidNameError(f"step of metric {key!r}", repr(step), "must be an integer")
 
 

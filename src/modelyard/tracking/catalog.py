@@ -49,6 +49,14 @@ class RunCatalog:
         """
         return self._store.get(run_id)
 
+    def get_many(self, run_ids: Sequence[str]) -> builtins.list[Run]:
+        """Return the runs with these ids in the order given (unknown ids are left out)."""
+        return self._store.get_many(run_ids)
+
+    def readers(self, kind: str, name: str, version: str | None = None) -> builtins.list[RunId]:
+        """Return the ids of runs that recorded reading an input (any version when None)."""
+        return self._store.readers(kind, name, version)
+
     def search(
         self,
         experiment: str | Sequence[str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, Row, exc, func, insert, select, update
 
 from modelyard.clock import Clock, from_ms
 from modelyard.errors import (
+    ExperimentArchivedError,
     ExperimentExistsError,
     ExperimentNotFoundError,
     close_matches,
@@ -71,16 +73,25 @@ class ExperimentStore:
             raise ExperimentExistsError(name) from error
         return self.get(name)
 
-    def get_or_create(self, name: str) -> Experiment:
-        """Return the experiment named ``name``, creating it when missing (race-safe)."""
+    def open_for_runs(self, name: str) -> tuple[ExperimentId, str]:
+        """Return (id, name) of the experiment runs should start in, creating it on first use
+        (race-safe). Cheap: no run count.
+
+        Raises:
+            ExperimentArchivedError: the experiment is archived.
+            InvalidNameError: a new name breaks the naming rule.
+        """
         with self._db.read() as conn:
             row = _find(conn, name)
-        if row is not None:
-            return _to_experiment(row)
-        try:
-            return self.create(name)
-        except ExperimentExistsError:
-            return self.get(name)
+        if row is None:
+            with contextlib.suppress(ExperimentExistsError):  # another process created it
+                self.create(name)
+            with self._db.read() as conn:
+                row = _find(conn, name)
+            assert row is not None  # created just now, and experiments are never deleted
+        if row.lifecycle == ARCHIVED:
+            raise ExperimentArchivedError(row.name)
+        return ExperimentId(str(row.id)), str(row.name)
 
     def get(self, name_or_id: str) -> Experiment:
         """Return the experiment with this name (or id).

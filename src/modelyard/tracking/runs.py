@@ -300,6 +300,16 @@ class RunStore:
                 for row in conn.execute(query)
             ]
 
+    def readers(self, kind: str, name: str, version: str | None = None) -> list[RunId]:
+        """Return the ids of runs that read an input (any version when ``version`` is None)."""
+        query = select(run_inputs.c.run_id).where(
+            run_inputs.c.kind == kind, run_inputs.c.name == name
+        )
+        if version is not None:
+            query = query.where(run_inputs.c.version == version)
+        with self._db.read() as conn:
+            return [RunId(run_id) for run_id in conn.execute(query.distinct()).scalars()]
+
     def environment(self, digest: str) -> Environment | None:
         """Return a stored environment by digest."""
         with self._db.read() as conn:

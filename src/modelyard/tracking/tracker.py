@@ -7,7 +7,6 @@ from pathlib import Path
 
 from modelyard.artifacts import ArtifactStore
 from modelyard.clock import Clock
-from modelyard.errors import ExperimentArchivedError
 from modelyard.ids import RunId, new_run_id
 from modelyard.metastore import Metastore
 from modelyard.settings import Settings
@@ -17,6 +16,7 @@ from modelyard.tracking.catalog import RunCatalog
 from modelyard.tracking.environment import capture
 from modelyard.tracking.experiments import DEFAULT_EXPERIMENT, ExperimentStore
 from modelyard.tracking.metrics import MetricWriter
+from modelyard.tracking.model_logging import ModelLogger
 from modelyard.tracking.runs import RunStore, check_key, stringify
 
 
@@ -40,6 +40,8 @@ class Tracker:
         self.runs = RunCatalog(
             metastore, self.run_store, self.experiments, self.artifacts, self.writer
         )
+        # Set by the workspace once the registry exists (see tracking/model_logging.py).
+        self.model_logger: ModelLogger | None = None
 
     def start_run(
         self,
@@ -70,9 +72,7 @@ class Tracker:
             RunNotFoundError: the parent does not exist.
             InvalidNameError: a key or the experiment name breaks its rule.
         """
-        found = self.experiments.get_or_create(experiment)
-        if found.is_archived:
-            raise ExperimentArchivedError(found.name)
+        experiment_id, experiment_name = self.experiments.open_for_runs(experiment)
         parent_id: RunId | None = None
         if parent is not None:
             parent_id = parent.run_id if isinstance(parent, ActiveRun) else RunId(parent)
@@ -88,7 +88,7 @@ class Tracker:
         context = capture(cwd) if self._settings.capture_environment else None
         self.run_store.create(
             run_id=run_id,
-            experiment_id=found.experiment_id,
+            experiment_id=experiment_id,
             name=display_name,
             parent_run_id=parent_id,
             context=context,
@@ -99,11 +99,12 @@ class Tracker:
         run = ActiveRun(
             run_id=run_id,
             name=display_name,
-            experiment=found.name,
+            experiment=experiment_name,
             store=self.run_store,
             artifacts=self.artifacts,
             writer=self.writer,
             clock=self._clock,
+            model_logger=self.model_logger,
         )
         if seed is not None:
             run.seed_everything(seed)

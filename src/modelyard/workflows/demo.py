@@ -17,7 +17,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from modelyard.errors import PromotionBlockedError
 from modelyard.lineage import LineageInput, report_input
+from modelyard.registry import GateReport, LineageNode, ModelRegistry, PromotionResult
 from modelyard.tracking import ActiveRun, Comparison
 from modelyard.tracking.catalog import RunCatalog
 from modelyard.workflows.fraud_data import (
@@ -30,6 +32,17 @@ from modelyard.workflows.fraud_data import (
 )
 
 EXPERIMENT = "fraud-demo"
+MODEL_NAME = "fraud"
+EXAMPLE_ROWS = 200
+SMOKE_ROWS = 25
+# Scores of a retrained model move; a smoke payload catches a model that answers wrongly.
+SMOKE_TOLERANCE = 0.25
+LATENCY_BUDGET_MS = 50.0
+GATE_RULES = (
+    "average_precision >= 0.05",
+    "roc_auc >= 0.70",
+    "average_precision >= champion.average_precision - 0.005",
+)
 SEED = 42
 ALERT_SHARE = 0.01  # the share of transactions an analyst team can review
 SELECTION_METRIC = "average_precision"
@@ -41,6 +54,11 @@ class TrackingWorkspace(Protocol):
     """What the demo needs of a workspace (``modelyard.Workspace`` is one)."""
 
     runs: RunCatalog
+    models: ModelRegistry
+
+    def lineage(self, subject: str) -> LineageNode:
+        """Lineage of a model reference, run or input."""
+        ...
 
     def start_run(
         self,
@@ -59,11 +77,13 @@ class TrackingWorkspace(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TrainedModel:
-    """One model trained by the demo, with its run."""
+    """One model trained by the demo, with its run and registered version."""
 
     name: str
     run_id: str
     metrics: Mapping[str, float]
+    version: str  # "fraud/N"
+    is_onnx: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +99,19 @@ class DemoResult:
     models: tuple[TrainedModel, ...]
     comparison: Comparison
     best: TrainedModel
+    promotion: PromotionResult
+    lineage: LineageNode
+    broken_version: str
+    blocked_report: GateReport
     seconds: float
 
 
 def run_demo(
     workspace: TrackingWorkspace, *, rows: int = 300_000, on_step: Step | None = None
 ) -> DemoResult:
-    """Generate the fraud data, train two scikit-learn models in tracked runs, compare them.
+    """Generate the fraud data, train two scikit-learn models in tracked runs, compare them,
+    register both, promote the better one through the gates, and show a broken model (trained
+    after an upstream column rename) being blocked.
 
     Args:
         workspace: where runs are tracked.
@@ -93,7 +119,7 @@ def run_demo(
         on_step: called with a short description as each step starts.
 
     Returns:
-        The trained models, their comparison and the best one by average precision.
+        The trained models, their comparison, the promotion and the blocked gate report.
     """
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
@@ -132,6 +158,26 @@ def run_demo(
             models.append(_train(workspace, parent, name, builder, train, test))
     best = max(models, key=lambda model: model.metrics[SELECTION_METRIC])
     comparison = workspace.runs.compare([model.run_id for model in models])
+    step(f"promoting {best.version} to production through the gates")
+    workspace.models.set_gates(MODEL_NAME, metrics=GATE_RULES, latency_p99_ms=LATENCY_BUDGET_MS)
+    promotion = workspace.models.promote(best.version, "production", reason="best candidate")
+    workspace.models.add_payload(
+        MODEL_NAME,
+        "known-transactions",
+        test[list(FEATURES)].head(SMOKE_ROWS),
+        from_version=promotion.version.reference,
+        tolerance=SMOKE_TOLERANCE,
+    )
+    workspace.models.edit_card(
+        promotion.version.reference,
+        intended_use="Rank card transactions by fraud risk for the analyst review queue "
+        "(top 1 % of daily volume). Not for automatic declines.",
+        limitations="Trained on synthetic data; scores drift when the merchant or country "
+        "mix changes; no label for chargebacks older than 90 days.",
+    )
+    lineage = workspace.lineage(promotion.version.reference)
+    step("training a model after an upstream rename (amount -> amount_usd)")
+    broken_version, blocked = _blocked_promotion(workspace, train, test)
     return DemoResult(
         rows=rows,
         fraud_rate=float(frame[LABEL].mean()),
@@ -142,6 +188,10 @@ def run_demo(
         models=tuple(models),
         comparison=comparison,
         best=best,
+        promotion=promotion,
+        lineage=lineage,
+        broken_version=broken_version,
+        blocked_report=blocked,
         seconds=time.perf_counter() - started,
     )
 
@@ -231,6 +281,11 @@ def _train(
         metrics = evaluate(test[LABEL].to_numpy(), scores)
         metrics.update(fit_seconds=fit_seconds, predict_ms_per_1k_rows=predict_ms_per_1k)
         run.log_metrics(metrics)
+        logged = run.log_model(
+            model,
+            input_example=train[list(FEATURES)].head(EXAMPLE_ROWS),
+            registered_model_name=MODEL_NAME,
+        )
         with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
             report = Path(tmp) / "evaluation.json"
             report.write_text(
@@ -247,7 +302,50 @@ def _train(
                 )
             )
             run.log_artifact(report)
-    return TrainedModel(name=name, run_id=run.run_id, metrics=metrics)
+    assert logged.registered_version is not None
+    return TrainedModel(
+        name=name,
+        run_id=run.run_id,
+        metrics=metrics,
+        version=logged.registered_version,
+        is_onnx=logged.is_onnx,
+    )
+
+
+def _blocked_promotion(
+    workspace: TrackingWorkspace, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[str, GateReport]:
+    """An upstream team renames ``amount``; a model trained on the new frame must not serve."""
+    renamed = {"amount": "amount_usd"}
+    features = [renamed.get(column, column) for column in FEATURES]
+    model, params = _boosting()
+    with workspace.start_run(
+        EXPERIMENT,
+        name="gradient_boosting_after_rename",
+        params={**params, "features": ",".join(features), "seed": SEED},
+        tags={"scenario": "card-fraud", "candidate": "broken-upstream-rename"},
+        seed=SEED,
+    ) as run:
+        frame = train.rename(columns=renamed)
+        model.fit(frame[features], frame[LABEL])
+        scores = model.predict_proba(test.rename(columns=renamed)[features])[:, 1]
+        run.log_metrics(evaluate(test[LABEL].to_numpy(), scores))
+        logged = run.log_model(
+            model,
+            input_example=frame[features].head(EXAMPLE_ROWS),
+            registered_model_name=MODEL_NAME,
+        )
+    assert logged.registered_version is not None
+    try:
+        promoted = workspace.models.promote(logged.registered_version, "production")
+    except PromotionBlockedError as error:
+        report = error.report
+        if not isinstance(report, GateReport):
+            report = workspace.models.gate_report(logged.registered_version)
+        assert report is not None  # the blocked promotion stored its gate results
+        return logged.registered_version, report
+    # Gates that let this model through are a defect the caller shows (report.is_passed).
+    return logged.registered_version, promoted.report
 
 
 def _log_learning_curve(run: ActiveRun, model: Any) -> None:

@@ -782,7 +782,7 @@ def test_an_unreachable_database_exits_6_without_the_password(
             (["runs", "ls", "--limit", "many"], "Invalid value for '--limit'"),
             (["runs", "ls", "--status", "DONE"], "Invalid value for '--status'"),
             (["demo", "--rows", "10"], "Invalid value for '--rows'"),
-            (["models", "ls"], "No such command 'models'"),
+            (["nonsense", "ls"], "No such command 'nonsense'"),
         ]
     ],
 )
@@ -839,3 +839,15 @@ def test_demo_trains_two_models_and_picks_the_best(cli: Cli) -> None:
     best_precision = max(model["metrics"]["average_precision"] for model in demo["models"])
     assert demo["best"]["metrics"]["average_precision"] == best_precision
     assert demo["best"] in demo["models"]
+    assert sorted(model["version"] for model in demo["models"]) == ["fraud/1", "fraud/2"]
+    promotion = demo["promotion"]
+    assert (promotion["version"]["version"], promotion["version"]["stage"]) == (
+        int(demo["best"]["version"].split("/")[1]),
+        "Production",
+    )
+    assert all(result["is_passed"] for result in promotion["report"]["results"])
+    assert demo["broken_version"] == "fraud/3"
+    blocked = {r["gate"]: r["is_passed"] for r in demo["blocked_report"]["results"]}
+    assert blocked["signature"] is False
+    assert blocked["smoke: known-transactions"] is False
+    assert demo["lineage"]["label"] == f"fraud/{promotion['version']['version']}"

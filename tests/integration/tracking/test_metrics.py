@@ -74,6 +74,10 @@ def test_bad_step_and_timestamp_are_refused(workspace: Workspace) -> None:
     with workspace.start_run("m") as run:
         with pytest.raises(InvalidNameError, match="step of metric 'auc'"):
             run.log_metric("auc", 0.5, step="3")  # type: ignore[arg-type]
+        with pytest.raises(InvalidNameError, match="must fit in a signed 64-bit integer"):
+            run.log_metric("auc", 0.5, step=2**63)
+        with pytest.raises(InvalidNameError, match="must fit in a signed 64-bit integer"):
+            run.log_metrics({"auc": 0.5}, step=-(2**63) - 1)
         with pytest.raises(InvalidNameError, match="must be timezone-aware"):
             run.log_metric("auc", 0.5, timestamp=datetime(2026, 1, 1))
 

@@ -119,13 +119,21 @@ def test_bad_keys_are_refused(workspace: Workspace, key: str) -> None:
 
 
 def test_seed_everything_seeds_and_records(workspace: Workspace) -> None:
+    import importlib.util
     import random
 
     import numpy as np
 
+    has_torch = importlib.util.find_spec("torch") is not None
     with workspace.start_run("fraud", seed=123) as run:
         first = (random.random(), float(np.random.rand()))
-        assert run.seed_everything(123) == ["random", "numpy"]
+        assert run.seed_everything(123) == ["random", "numpy", *(["torch"] if has_torch else [])]
         second = (random.random(), float(np.random.rand()))
     assert first == second
+    if has_torch:
+        import torch
+
+        run_seeded = torch.rand(3)
+        torch.manual_seed(123)
+        assert torch.equal(run_seeded, torch.rand(3))
     assert workspace.runs.get(run.run_id).seed == 123
