@@ -40,10 +40,10 @@ WORK_DIR = BENCH_DIR / ".work"
 FEATURES = ["amount", "hour", "customer_age", "card_present", "is_new_device"]
 BATCH_ROWS = 1_000
 TOLERANCE = 1e-4
-ROUNDS = 40  # contenders alternate in short rounds, so drift on the machine hits them alike
-# Between two contenders' blocks: lets idle threads of the previous one stop spinning (the
-# default onnxruntime session spins its pool after each call) so they do not steal a core.
-PAUSE_S = 0.01
+ROUNDS = 20  # contenders alternate in short rounds, so drift on the machine hits them alike
+# Between two contenders' blocks: a default onnxruntime session keeps its idle pool spinning
+# for ~40 ms of CPU after its last call, which would steal a core from the next contender.
+PAUSE_S = 0.06
 
 # Targets: modelyard p50 / limit p50 at most these, and native p50 / modelyard p50 at least.
 TARGET_SINGLE_VS_LIMIT = 1.3

@@ -391,7 +391,8 @@ def test_single_rows_give_the_rows_of_a_batch(saved: Saved) -> None:
     single = predictor.predict_proba if saved.case.task == "classification" else predictor.predict
     for position in (0, 17, len(data) - 1):
         row = data.iloc[[position]]
-        np.testing.assert_allclose(single(row), batch[position : position + 1], rtol=0, atol=1e-6)
+        alone = np.asarray(single(row), dtype=np.float64)
+        np.testing.assert_allclose(alone, batch[position : position + 1], rtol=0, atol=1e-6)
 
 
 def test_a_fresh_predictor_gives_identical_output(saved: Saved) -> None:

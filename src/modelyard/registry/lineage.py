@@ -10,7 +10,7 @@ from modelyard.errors import InvalidReferenceError
 from modelyard.ids import is_run_id, parse_reference
 from modelyard.registry.versions import ModelVersion, VersionStore
 from modelyard.tracking.catalog import RunCatalog
-from modelyard.tracking.runs import Run
+from modelyard.tracking.runs import Run, RunInput
 
 _PARAMS_SHOWN = 50
 
@@ -69,7 +69,7 @@ class LineageGraph:
             "stage": version.stage.value,
             "aliases": ", ".join(version.aliases) or "—",
             "serving format": "onnx" if version.is_onnx else f"native ({version.flavor})",
-            "onnx max |diff|": str(conversion.get("max_abs_diff", "—")),
+            "onnx max |diff|": _shown(conversion.get("max_abs_diff")),
             "pickle trusted": "yes" if version.is_pickle_trusted else "no",
         }
         run = self._runs.get(version.run_id)
@@ -107,13 +107,20 @@ class LineageGraph:
         if run.metrics:
             values = {key: f"{value:.6g}" for key, value in run.metrics.items()}
             children.append(LineageNode("metrics", f"{len(run.metrics)} metrics", values))
-        for item in self._runs.inputs(run.run_id):
-            details = {"version": item.version, "digest": item.digest or "—", **item.details}
-            children.append(
-                LineageNode("input", f"{item.kind} {item.name}@{item.version}", details)
-            )
+        children += [_input_node(item) for item in self._runs.inputs(run.run_id)]
         if run.parent_run_id:
-            children.append(LineageNode("parent_run", f"parent run {run.parent_run_id}"))
+            # What a parent run read (a sweep's dataset, say) is an input of its children too.
+            parent_inputs = tuple(
+                _input_node(item) for item in self._runs.inputs(run.parent_run_id)
+            )
+            children.append(
+                LineageNode(
+                    "parent_run",
+                    f"parent run {run.parent_run_id[:8]}",
+                    {"run id": run.parent_run_id},
+                    parent_inputs,
+                )
+            )
         if with_versions:
             for version in self._versions.versions_of_run(run.run_id):
                 children.append(
@@ -141,3 +148,12 @@ class LineageGraph:
 
     def _runs_reading(self, kind: str, name: str, version: str | None) -> list[str]:
         return [str(run_id) for run_id in self._runs.readers(kind, name, version)]
+
+
+def _input_node(item: RunInput) -> LineageNode:
+    details = {"version": item.version, "digest": item.digest or "—", **item.details}
+    return LineageNode("input", f"{item.kind} {item.name}@{item.version}", details)
+
+
+def _shown(value: object) -> str:
+    return "—" if value is None else str(value)

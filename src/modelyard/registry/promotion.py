@@ -95,6 +95,7 @@ class Promotion:
     ) -> tuple[GateReport, ModelVersion | None]:
         """Run every gate for ``candidate`` and store the results; return the report and the
         production version the gates compared against."""
+        self._runs.flush()  # metrics logged moments ago must count
         production = self._production(candidate.model)
         if production is not None and production.version_id == candidate.version_id:
             production = None

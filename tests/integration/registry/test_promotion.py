@@ -201,3 +201,19 @@ def test_card_lineage_and_edits(
     from_data = workspace.lineage("dataset:transactions/3")
     assert [n.label for n in from_data.find("model_version")] == ["fraud/1"]
     assert workspace.lineage("dataset:transactions").find("run")[0].details["run id"] == run.run_id
+
+
+def test_lineage_shows_what_the_parent_run_read(workspace: Workspace, frame: pd.DataFrame) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=500).fit(frame[FEATURES], frame["is_fraud"])
+    with workspace.start_run("sweep", name="sweep") as parent:
+        report_input(LineageInput("dataset", "transactions", "7"))
+        with workspace.start_run("sweep", parent=parent) as child:
+            child.log_model(
+                model, input_example=frame[FEATURES].head(10), registered_model_name="fraud"
+            )
+    tree = workspace.lineage("fraud/1")
+    (parent_node,) = tree.find("parent_run")
+    assert parent_node.details == {"run id": parent.run_id}
+    assert [node.label for node in parent_node.children] == ["dataset transactions@7"]

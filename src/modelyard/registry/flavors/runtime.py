@@ -67,9 +67,10 @@ def open_session(model: bytes | Path, *, threads: int | None = None) -> ort.Infe
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle intra-op threads sleep instead of spinning: a process serves several models (a
-    # canary next to its champion), and spinning pools of several sessions fight for the
-    # same cores (a 1,000-row batch ran 3x slower with three spinning sessions on 2 cores).
+    # Idle intra-op threads sleep instead of spinning: a spinning pool burns ~40 ms of CPU
+    # after each call, and a process serves several models (a canary next to its champion)
+    # whose pools then fight for the cores (1,000-row batches ran 2-4x slower with three
+    # spinning sessions on 2 cores; see bench/README.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # Converters declare some output shapes loosely (a label of shape [1]); onnxruntime warns on
     # every batch about it. Errors still come through.
@@ -206,11 +207,22 @@ def _runner(session: ort.InferenceSession) -> _Run:
 def onnx_model(
     source: bytes | Path, adapter: InputAdapter, task: str, *, threads: int | None = None
 ) -> OnnxModel:
-    """Open an ONNX model for serving: a multi-threaded session for large batches, and a
-    single-threaded one for small batches (up to ``SMALL_BATCH_ROWS`` rows).
+    """Open an ONNX model for serving: one session for large batches, one for small ones.
 
-    A one-row call on a tree ensemble takes ~15 µs of compute; handing part of it to a sleeping
-    worker thread costs about as much again, so small batches never leave the caller's thread.
+    The large-batch session has ``threads`` intra-op threads; batches of up to
+    ``SMALL_BATCH_ROWS`` rows run on a single-threaded one. A one-row call on a tree ensemble
+    takes ~15 µs of compute; handing part of it to a sleeping worker thread costs about as
+    much again, so small batches never leave the caller's thread.
+
+    Args:
+        source: the serialized model, or the path of a ``.onnx`` file.
+        adapter: the input adapter of the package's signature.
+        task: the package's task (``classification`` gives ``predict_proba``).
+        threads: intra-op threads of the large-batch session; None for
+            :func:`default_threads`.
+
+    Returns:
+        The model, ready to predict on caller data.
 
     Raises:
         CorruptArtifactError: onnxruntime cannot load the model.

@@ -69,9 +69,8 @@ def test_a_ready_onnx_file_with_one_input_per_column_is_fed_column_by_column(
     assert package.conversion.opset == opsets[""]
     predictor = load_predictor(tmp_path / "p")
     shuffled = frame[["country", "hour", "amount"]]
-    np.testing.assert_allclose(
-        predictor.predict_proba(shuffled), model.predict_proba(frame), rtol=0, atol=1e-5
-    )
+    probabilities = np.asarray(predictor.predict_proba(shuffled), dtype=np.float64)
+    np.testing.assert_allclose(probabilities, model.predict_proba(frame), rtol=0, atol=1e-5)
     np.testing.assert_array_equal(predictor.predict(frame.iloc[:1]), model.predict(frame.iloc[:1]))
 
 
@@ -109,8 +108,7 @@ def test_a_model_fitted_on_arrays_converts_with_the_tensor_layout(tmp_path: Path
     for threads in (1, 2):
         predictor = load_predictor(tmp_path / "p", threads=threads)
         assert predictor.backend == "onnxruntime"
-        np.testing.assert_allclose(
-            predictor.predict(features), model.predict(features), rtol=0, atol=1e-4
-        )
+        predictions = np.asarray(predictor.predict(features), dtype=np.float64)
+        np.testing.assert_allclose(predictions, model.predict(features), rtol=0, atol=1e-4)
     native = load_predictor(tmp_path / "p", backend="native").predict(features[:3])
     np.testing.assert_array_equal(native, model.predict(features[:3]))
