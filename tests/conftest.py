@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelyard
+from fraud_models import frame, log_version  # noqa: F401 -- fixtures for the registry tests
 from modelyard.clock import FixedClock
 from modelyard.workspace import Workspace
 

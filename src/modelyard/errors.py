@@ -26,7 +26,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── InvalidSettingError             a bad modelyard.toml or MODELYARD_* value
     │   ├── InvalidDigestError              a digest that is not "sha256:<64 hex>"
     │   ├── UnsupportedModelError           a model object no flavor can package
-    │   └── UntrustedPickleError            only pickle could store it, and trust=False
+    │   ├── UntrustedPickleError            only pickle could store it, and trust=False
+    │   └── FlavorNotInstalledError         a stored model's library is missing here
     ├── ContractViolation                   data that breaks a declared contract
     │   ├── SignatureMismatchError          model input missing, extra or mistyped column
     │   └── PromotionBlockedError           a promotion gate failed
@@ -35,7 +36,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── ExperimentArchivedError         starting a run in an archived experiment
     │   └── NoRollbackTargetError           no earlier production version to return to
     ├── CorruptArtifactError
-    │   └── CorruptBlobError                a blob whose content no longer matches its digest
+    │   ├── CorruptBlobError                a blob whose content no longer matches its digest
+    │   └── CorruptModelPackageError        a model package whose files cannot be used
     ├── BackendUnavailableError
     │   ├── DatabaseUnavailableError        the metadata database cannot be reached
     │   ├── SchemaOutdatedError             the database schema is newer than this code
@@ -418,6 +420,19 @@ class UntrustedPickleError(InvalidInputError):
         )
 
 
+class FlavorNotInstalledError(InvalidInputError):
+    """A stored model needs a library this environment does not have."""
+
+    code = "flavor_not_installed"
+
+    def __init__(self, flavor: str, model_type: str) -> None:
+        self.flavor, self.model_type = flavor, model_type
+        super().__init__(
+            f"the {flavor} flavor of {model_type} needs its library, which is not installed "
+            f"here: pip install 'modelyard[{flavor}]'"
+        )
+
+
 # ------------------------------------------------------------------------- contracts
 
 
@@ -504,6 +519,16 @@ class CorruptBlobError(CorruptArtifactError):
             f"artifact blob {digest} at {location} is corrupt: its content hashes to {actual}; "
             "restore it from a backup or log the artifact again"
         )
+
+
+class CorruptModelPackageError(CorruptArtifactError):
+    """A model package's files cannot be used as recorded."""
+
+    code = "corrupt_model_package"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"unusable model package: {reason}")
 
 
 # ------------------------------------------------------------------------- backends

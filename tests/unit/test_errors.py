@@ -18,10 +18,12 @@ from modelyard.errors import (
     BlobNotFoundError,
     ContractViolation,
     CorruptBlobError,
+    CorruptModelPackageError,
     DatabaseUnavailableError,
     ExperimentArchivedError,
     ExperimentExistsError,
     ExperimentNotFoundError,
+    FlavorNotInstalledError,
     InvalidDigestError,
     InvalidFilterError,
     InvalidMetricValueError,
@@ -268,6 +270,19 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         "production of fraud changed from version 3 to version 4 while the gates of fraud/5 "
         "ran; promote again to evaluate against the new champion",
         {"model": "fraud", "version": 5, "expected": 3, "actual": 4},
+    ),
+    (
+        FlavorNotInstalledError,
+        {"flavor": "xgboost", "model_type": "xgboost.sklearn.XGBClassifier"},
+        "the xgboost flavor of xgboost.sklearn.XGBClassifier needs its library, which is not "
+        "installed here: pip install 'modelyard[xgboost]'",
+        {"flavor": "xgboost", "model_type": "xgboost.sklearn.XGBClassifier"},
+    ),
+    (
+        CorruptModelPackageError,
+        {"reason": "model.skops missing"},
+        "unusable model package: model.skops missing",
+        {"reason": "model.skops missing"},
     ),
 ]
 CASE_IDS = [case[0].__name__ for case in LEAF_CASES]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import modelyard
-from conftest import LogFn
+from fraud_models import LogFn
 from modelyard.workspace import Workspace
 
 _PROMOTER = textwrap.dedent(

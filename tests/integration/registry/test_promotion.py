@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import FEATURES, LogFn
+from fraud_models import FEATURES, LogFn
 from modelyard.errors import (
     InvalidInputError,
     NoRollbackTargetError,

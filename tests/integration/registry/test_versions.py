@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import FEATURES, LogFn
+from fraud_models import FEATURES, LogFn
 from modelyard.errors import (
     AliasNotFoundError,
     InvalidReferenceError,
@@ -87,9 +87,8 @@ def test_loaded_predictor_matches_the_native_model_and_checks_its_input(
         run.log_model(model, input_example=frame[FEATURES].head(50), registered_model_name="m")
     predictor = workspace.models.load("m/1")
     rows = frame[FEATURES].head(200)
-    np.testing.assert_allclose(
-        predictor.predict_proba(rows), model.predict_proba(rows), rtol=0, atol=1e-5
-    )
+    served = np.asarray(predictor.predict_proba(rows), dtype=np.float64)
+    np.testing.assert_allclose(served, model.predict_proba(rows), rtol=0, atol=1e-5)
     with pytest.raises(SignatureMismatchError, match="amount"):
         predictor.predict_proba(rows.drop(columns=["amount"]))
     with pytest.raises(SignatureMismatchError, match="extra"):

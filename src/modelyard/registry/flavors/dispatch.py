@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from modelyard.errors import (
+    FlavorNotInstalledError,
     InvalidInputError,
     ModelyardError,
     UnsupportedModelError,
@@ -71,10 +72,13 @@ def flavor_named(name: str, model_type: str) -> Flavor:
     """Return the flavor object of that name.
 
     Raises:
-        UnsupportedModelError: its library is not installed here (or no such flavor).
+        FlavorNotInstalledError: its library is not installed here.
+        UnsupportedModelError: no such flavor.
     """
-    if name not in supported_flavors():
+    if name not in _REQUIREMENTS:
         raise UnsupportedModelError(model_type, supported_flavors())
+    if name not in supported_flavors():
+        raise FlavorNotInstalledError(name, model_type)
     if name == "sklearn":
         from modelyard.registry.flavors.sklearn import FLAVOR as SKLEARN
 

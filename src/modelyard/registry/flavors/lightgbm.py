@@ -8,7 +8,7 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 
-from modelyard.errors import CorruptArtifactError
+from modelyard.errors import CorruptModelPackageError
 from modelyard.registry.flavors.dtypes import is_numeric
 from modelyard.registry.flavors.flavor import (
     MATRIX_INPUT,
@@ -117,14 +117,14 @@ class LightGBMFlavor:
         try:
             booster = lightgbm.Booster(model_file=path)
         except lightgbm.basic.LightGBMError as exc:
-            raise CorruptArtifactError(f"LightGBM cannot read {path}: {exc}") from exc
+            raise CorruptModelPackageError(f"LightGBM cannot read {path}: {exc}") from exc
         classes = None
         if package.task == "classification":
             classes_path = Path(directory) / CLASSES_FILE
             try:
                 labels = json.loads(classes_path.read_text(encoding="utf-8"))["classes"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise CorruptArtifactError(
+                raise CorruptModelPackageError(
                     f"the class labels of {path} ({classes_path.name}) are unreadable: {exc}"
                 ) from exc
             classes = np.asarray(labels)

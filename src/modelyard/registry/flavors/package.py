@@ -13,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import CorruptArtifactError, InvalidInputError
+from modelyard.errors import CorruptModelPackageError, InvalidInputError
 from modelyard.registry.flavors.signature import ModelInput, Signature
 
 MANIFEST_FILE = "modelyard-model.json"
@@ -197,13 +197,15 @@ def read_package(directory: Path) -> ModelPackage:
             raise InvalidInputError(f"unknown manifest format {data.get('format')!r}")
         package = ModelPackage.from_dict(data)
     except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError) as exc:
-        raise CorruptArtifactError(f"model package manifest {path} is unreadable: {exc}") from exc
+        raise CorruptModelPackageError(
+            f"model package manifest {path} is unreadable: {exc}"
+        ) from exc
     files = [package.native_path, package.input_example_path]
     if package.onnx_path is not None:
         files.append(package.onnx_path)
     missing = [name for name in files if not (Path(directory) / name).is_file()]
     if missing:
-        raise CorruptArtifactError(
+        raise CorruptModelPackageError(
             f"model package {directory} is incomplete: {', '.join(missing)} missing; "
             "log the model again"
         )

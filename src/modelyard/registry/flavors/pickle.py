@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from modelyard.errors import CorruptArtifactError, InvalidInputError
+from modelyard.errors import CorruptModelPackageError, InvalidInputError
 from modelyard.registry.flavors.flavor import (
     EstimatorModel,
     Layout,
@@ -78,14 +78,14 @@ class PickleFlavor:
         """
         path = Path(directory) / package.native_path
         if not package.is_pickle_trusted:
-            raise CorruptArtifactError(
+            raise CorruptModelPackageError(
                 f"{path} is a pickle that was not trusted when saved; it is not loaded"
             )
         try:
             # The caller vouched for this file at save time (is_pickle_trusted).
             model = pickle.loads(path.read_bytes())
         except _LOAD_ERRORS as exc:
-            raise CorruptArtifactError(
+            raise CorruptModelPackageError(
                 f"cannot unpickle {path} ({package.model_type}): {exc}; the code that defines "
                 "it must be importable"
             ) from exc

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from modelyard.errors import CorruptArtifactError, InvalidInputError
+from modelyard.errors import CorruptModelPackageError, InvalidInputError
 from modelyard.registry.flavors.adapter import InputAdapter
 from modelyard.registry.flavors.dtypes import FLOATS, INTEGERS
 from modelyard.registry.flavors.flavor import MATRIX_INPUT, InputForm
@@ -80,7 +80,7 @@ def open_session(model: bytes | Path, *, threads: int | None = None) -> ort.Infe
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except ORT_ERRORS as exc:
         where = str(model) if isinstance(model, Path) else "the ONNX model"
-        raise CorruptArtifactError(f"onnxruntime cannot load {where}: {exc}") from exc
+        raise CorruptModelPackageError(f"onnxruntime cannot load {where}: {exc}") from exc
 
 
 class OutputShaper:

@@ -10,7 +10,7 @@ import skops.io as skops_io
 from sklearn.base import is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
-from modelyard.errors import CorruptArtifactError, UntrustedPickleError
+from modelyard.errors import CorruptModelPackageError, UntrustedPickleError
 from modelyard.registry.flavors.dtypes import FLOATS, INTEGERS, is_numeric
 from modelyard.registry.flavors.flavor import (
     MATRIX_INPUT,
@@ -121,14 +121,14 @@ class SklearnFlavor:
             needed = skops_io.get_untrusted_types(file=path)
             unexpected = sorted(set(needed) - set(package.trusted_types))
             if unexpected:
-                raise CorruptArtifactError(
+                raise CorruptModelPackageError(
                     f"{path} needs types that were not recorded when it was saved: "
                     + ", ".join(unexpected)
                     + "; the file changed after logging, so it is not loaded (log the model again)"
                 )
             model = skops_io.load(path, trusted=needed)
         except _SKOPS_LOAD_ERRORS as exc:
-            raise CorruptArtifactError(f"skops cannot read {path}: {exc}") from exc
+            raise CorruptModelPackageError(f"skops cannot read {path}: {exc}") from exc
         return EstimatorModel(model, input_form_for(package.signature, takes_frames=True))
 
 

@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelyard.errors import CorruptArtifactError, InvalidInputError, UntrustedPickleError
+from modelyard.errors import (
+    CorruptModelPackageError,
+    InvalidInputError,
+    UntrustedPickleError,
+)
 from modelyard.registry.flavors.flavor import (
     MATRIX_INPUT,
     InputForm,
@@ -136,7 +140,7 @@ class TorchFlavor:
         try:
             program = torch.export.load(path)
         except (*_EXPORT_ERRORS, OSError, KeyError) as exc:
-            raise CorruptArtifactError(f"torch cannot load {path}: {exc}") from exc
+            raise CorruptModelPackageError(f"torch cannot load {path}: {exc}") from exc
         module = program.module()
         return ModuleModel(module, input_form_for(package.signature, takes_frames=False))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import xgboost
 
-from modelyard.errors import CorruptArtifactError
+from modelyard.errors import CorruptModelPackageError
 from modelyard.registry.flavors.dtypes import is_numeric
 from modelyard.registry.flavors.flavor import (
     MATRIX_INPUT,
@@ -101,7 +101,7 @@ class XGBoostFlavor:
         path = Path(directory) / package.native_path
         cls = _MODEL_CLASSES.get(package.model_type)
         if cls is None:
-            raise CorruptArtifactError(
+            raise CorruptModelPackageError(
                 f"model package {directory} records model_type {package.model_type!r}, which "
                 "is not an XGBoost scikit-learn model class"
             )
@@ -109,7 +109,7 @@ class XGBoostFlavor:
         try:
             model.load_model(path)
         except xgboost.core.XGBoostError as exc:
-            raise CorruptArtifactError(f"XGBoost cannot read {path}: {exc}") from exc
+            raise CorruptModelPackageError(f"XGBoost cannot read {path}: {exc}") from exc
         return EstimatorModel(model, input_form_for(package.signature, takes_frames=True))
 
 

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 import modelyard.registry.flavors as flavors
 from modelyard.errors import (
     CorruptArtifactError,
+    FlavorNotInstalledError,
     InvalidInputError,
     SignatureMismatchError,
     UnsupportedModelError,
@@ -313,7 +314,8 @@ def test_read_package_rejects_missing_corrupt_and_incomplete_packages(tmp_path: 
     with pytest.raises(CorruptArtifactError) as caught_corrupt:
         read_package(tmp_path / "p")
     assert str(caught_corrupt.value) == (
-        f"model package {tmp_path / 'p'} is incomplete: model.pkl missing; log the model again"
+        f"unusable model package: model package {tmp_path / 'p'} is incomplete: "
+        "model.pkl missing; log the model again"
     )
 
 
@@ -330,6 +332,8 @@ def test_a_flavor_whose_library_is_missing_is_absent(
         save_model(Erfinv(), tmp_path / "q", input_example=example, trust=True)
     assert caught.value.type_name == "test_save_model.Erfinv"
     assert caught.value.supported == ["lightgbm", "onnx", "pickle", "sklearn", "xgboost"]
-    with pytest.raises(UnsupportedModelError) as unsupported:
+    with pytest.raises(
+        FlavorNotInstalledError, match=r"pip install 'modelyard\[torch\]'"
+    ) as missing:
         load_predictor(tmp_path / "p", backend="native")
-    assert unsupported.value.type_name == "test_save_model.Erfinv"
+    assert (missing.value.flavor, missing.value.model_type) == ("torch", "test_save_model.Erfinv")

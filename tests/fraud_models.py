@@ -1,4 +1,7 @@
-"""Fixtures for registry tests: small, fast scikit-learn models on the synthetic fraud data."""
+"""Small, fast scikit-learn models on the synthetic fraud data, for registry tests.
+
+The fixtures are registered through tests/conftest.py.
+"""
 
 from __future__ import annotations
 
