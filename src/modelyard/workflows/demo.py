@@ -37,7 +37,10 @@ EXAMPLE_ROWS = 200
 SMOKE_ROWS = 25
 # Scores of a retrained model move; a smoke payload catches a model that answers wrongly.
 SMOKE_TOLERANCE = 0.25
-LATENCY_BUDGET_MS = 50.0
+# The review queue scores transactions within a quarter second. The boosted pipeline serves
+# natively: skl2onnx 1.20 cannot convert scikit-learn 1.9's HistGradientBoosting, and the
+# version records that conversion error.
+LATENCY_BUDGET_MS = 250.0
 GATE_RULES = (
     "average_precision >= 0.05",
     "roc_auc >= 0.70",

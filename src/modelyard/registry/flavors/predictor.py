@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from threadpoolctl import ThreadpoolController
+
 from modelyard.errors import InvalidInputError
 from modelyard.registry.flavors.adapter import InputAdapter
 from modelyard.registry.flavors.dispatch import flavor_named
 from modelyard.registry.flavors.flavor import LoadedModel
 from modelyard.registry.flavors.package import ModelPackage, read_package
-from modelyard.registry.flavors.runtime import OutputShaper, onnx_model, output_spec
+from modelyard.registry.flavors.runtime import (
+    SMALL_BATCH_ROWS,
+    OutputShaper,
+    onnx_model,
+    output_spec,
+)
 from modelyard.registry.flavors.signature import Array, Signature
 
 BACKENDS = ("auto", "onnx", "native")
@@ -23,21 +30,42 @@ class _Runner(Protocol):
 
 
 class NativeRunner:
-    """A native model behind the input adapter, with outputs shaped as declared."""
+    """A native model behind the input adapter, with outputs shaped as declared.
+
+    Small batches run with the native libraries' thread pools (OpenMP, BLAS) limited to one
+    thread: fanning one row out to every core buys nothing, and when the cores are busy (a
+    server's other workers, a test run) OpenMP's barrier waits turn milliseconds into
+    hundreds of milliseconds.
+    """
 
     def __init__(self, loaded: LoadedModel, adapter: InputAdapter) -> None:
         self._loaded = loaded
         self._prepare = adapter.preparer(loaded.input_form)
         self._shape_label = OutputShaper(output_spec(adapter.signature, 0))
         self._shape_proba = OutputShaper(output_spec(adapter.signature, 1))
+        # Created after the model is loaded, so the pools its libraries bring are known.
+        self._pools = ThreadpoolController()
 
     def predict(self, data: object) -> Array:
         """Check and prepare ``data``, then return the model's predictions."""
-        return self._shape_label(self._loaded.predict(self._prepare(data)))
+        prepared = self._prepare(data)
+        if _rows(data) > SMALL_BATCH_ROWS:
+            return self._shape_label(self._loaded.predict(prepared))
+        with self._pools.limit(limits=1):
+            return self._shape_label(self._loaded.predict(prepared))
 
     def predict_proba(self, data: object) -> Array:
         """Check and prepare ``data``, then return the model's class probabilities."""
-        return self._shape_proba(self._loaded.predict_proba(self._prepare(data)))
+        prepared = self._prepare(data)
+        if _rows(data) > SMALL_BATCH_ROWS:
+            return self._shape_proba(self._loaded.predict_proba(prepared))
+        with self._pools.limit(limits=1):
+            return self._shape_proba(self._loaded.predict_proba(prepared))
+
+
+def _rows(data: object) -> int:
+    shape = getattr(data, "shape", None)
+    return int(shape[0]) if shape else 0
 
 
 class Predictor:
