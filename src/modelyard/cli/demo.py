@@ -91,7 +91,7 @@ def _show(result: DemoResult, home: Path | None) -> None:
     console.print(
         f"[green]✓[/] {result.promotion.version.reference} is in production (alias champion)\n"
     )
-    console.print(lineage_tree(result.lineage))
+    console.print(lineage_tree(result.lineage), soft_wrap=False)
     console.print(
         f"\nAn upstream team renames [bold]amount[/] to [bold]amount_usd[/]; "
         f"{result.broken_version} is trained on the new frame:"

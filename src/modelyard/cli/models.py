@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
@@ -243,7 +245,8 @@ def lineage(
     if as_json:
         print_json(node)
         return
-    console.print(lineage_tree(node))
+    # Wrap long lines (digests) at the terminal's edge: soft wrap would crop a tree's lines.
+    console.print(lineage_tree(node), soft_wrap=False)
 
 
 def lineage_tree(node: LineageNode, parent: Tree | None = None) -> Tree:
@@ -284,10 +287,16 @@ def card(
             else ws.models.card(reference)
         )
     if output is not None:
-        output.write_text(text, encoding="utf-8")
-        console.print(f"[green]✓[/] model card written to {output}")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise InvalidInputError(
+                f"cannot write the model card of {reference} to {output}: "
+                f"{error.strerror or error}; create the directory or pick another --output"
+            ) from error
+        console.print(f"[green]✓[/] model card written to {escape(str(output))}")
     else:
-        console.print(text, markup=False, highlight=False)
+        sys.stdout.write(text)  # verbatim markdown, the same bytes --output writes
 
 
 @app.command("history")
@@ -329,10 +338,17 @@ def gates(
 ) -> None:
     """Show a model's promotion gates, or set them with --metric / --latency-p99-ms."""
     with state_of(ctx).open() as ws:
+        config = ws.models.gates(name)
         if metric or latency_p99_ms is not None:
-            config = ws.models.set_gates(name, metrics=metric or [], latency_p99_ms=latency_p99_ms)
-        else:
-            config = ws.models.gates(name)
+            # --metric replaces the rules; what is not given on the command line stays as it is.
+            config = ws.models.set_gates(
+                name,
+                metrics=metric or [str(rule) for rule in config.metric_rules],
+                latency_p99_ms=latency_p99_ms
+                if latency_p99_ms is not None
+                else config.latency_p99_ms,
+                latency_samples=config.latency_samples,
+            )
     if as_json:
         print_json(config.to_dict())
         return

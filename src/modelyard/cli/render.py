@@ -15,12 +15,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Piped output is read by people in logs and CI pages too: give it a comfortable width
 # instead of Rich's 80 columns ($COLUMNS still wins).
 _PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
-console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: ":warning:" in a user's note or reason is printed as written.
+console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH, emoji=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -68,7 +70,7 @@ def table(
     for column in columns:
         built.add_column(column, overflow="fold", no_wrap=column in no_wrap)
     for row in rows:
-        built.add_row(*(cell(value) for value in row))
+        built.add_row(*(Text(cell(value)) for value in row))
     return built
 
 

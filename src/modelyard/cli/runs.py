@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from modelyard.cli.render import cell, console, duration, print_json, sparkline, table
@@ -258,7 +259,9 @@ def download(
     """Download a run's artifacts into a directory (each file verified against its digest)."""
     with state_of(ctx).open() as ws:
         written = ws.runs.download_artifacts(run_id, dest, path)
-    console.print(f"[green]✓[/] artifacts of run {run_id} written to {written}")
+    console.print(
+        f"[green]✓[/] artifacts of run {escape(run_id)} written to {escape(str(written))}"
+    )
 
 
 @app.command("verify")

@@ -70,10 +70,12 @@ class MetricRule:
         )
 
     def __str__(self) -> str:
+        # repr is the shortest text that reads back as the same float: the stored rule
+        # enforces exactly the threshold that was given.
         if self.champion_metric is None:
-            return f"{self.metric} {self.op} {self.threshold:g}"
+            return f"{self.metric} {self.op} {self.threshold!r}"
         sign = "-" if self.champion_offset < 0 else "+"
-        tail = f" {sign} {abs(self.champion_offset):g}" if self.champion_offset else ""
+        tail = f" {sign} {abs(self.champion_offset)!r}" if self.champion_offset else ""
         return f"{self.metric} {self.op} champion.{self.champion_metric}{tail}"
 
 

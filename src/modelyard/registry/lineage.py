@@ -137,7 +137,7 @@ class LineageGraph:
             "user": run.user or "—",
             "started": run.start_time.isoformat(),
         }
-        return LineageNode("run", f"run {run.name} ({run.run_id[:8]})", details, tuple(children))
+        return LineageNode("run", f"{run.name} ({run.run_id[:8]})", details, tuple(children))
 
     def of_input(self, kind: str, name: str, version: str | None) -> LineageNode:
         """Downstream of an input: the runs that read it and the versions they produced."""
