@@ -16,13 +16,10 @@ import importlib.metadata
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +28,11 @@ import onnxruntime as ort
 import pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
 
+from _scratch import scratch_dir
 from modelyard.registry.flavors import load_predictor, save_model
 from modelyard.registry.flavors.runtime import open_session
 from modelyard.workflows.fraud_data import LABEL, generate_transactions
 
-BENCH_DIR = Path(__file__).resolve().parent
-WORK_DIR = BENCH_DIR / ".work"
 FEATURES = ["amount", "hour", "customer_age", "card_present", "is_new_device"]
 BATCH_ROWS = 1_000
 TOLERANCE = 1e-4
@@ -54,17 +50,6 @@ TARGET_SINGLE_VS_NATIVE = 5.0
 def progress(message: str) -> None:
     """Print one progress line to stderr."""
     print(f"[models] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    """Yield a fresh directory under bench/.work/, removed afterwards."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def frames(features: pd.DataFrame, rows: int, count: int, seed: int) -> list[pd.DataFrame]:

@@ -8,23 +8,20 @@ import json
 import os
 import platform
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import modelyard
+from _scratch import scratch_dir
 from _tracking_data import ORDER_BY, SEARCH_FILTER, SEARCH_LIMIT, expected_ranking, make_runs
 
 BENCH_DIR = Path(__file__).resolve().parent
-WORK_DIR = BENCH_DIR / ".work"
 PEERS_PYTHON = BENCH_DIR / ".venv-peers" / "bin" / "python"
 SETUP_PEERS = BENCH_DIR / "setup-peers.sh"
 PEER_SCRIPT = BENCH_DIR / "_mlflow_peer.py"
@@ -49,17 +46,6 @@ _KEYS_PER_CALL = 10
 def progress(message: str) -> None:
     """Print one progress line to stderr."""
     print(f"[tracking] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    """Yield a fresh directory under bench/.work/, removed afterwards."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _values(n: int, seed: int = 1) -> list[float]:

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelyard
+from cli_harness import cli  # noqa: F401 -- fixture for the CLI tests
 from fraud_models import frame, log_version  # noqa: F401 -- fixtures for the registry tests
 from modelyard.clock import FixedClock
 from modelyard.workspace import Workspace
@@ -104,3 +105,17 @@ def redis_url() -> str:
     finally:
         client.close()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _no_modelyard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone, never from the caller's MODELYARD_* variables."""
+    for name in (
+        "MODELYARD_HOME",
+        "MODELYARD_DB_URL",
+        "MODELYARD_ARTIFACT_ROOT",
+        "MODELYARD_DEBUG",
+        "MODELYARD_CAPTURE_ENVIRONMENT",
+        "MODELYARD_USER",
+    ):
+        monkeypatch.delenv(name, raising=False)

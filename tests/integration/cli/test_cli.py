@@ -7,19 +7,16 @@ stdout (exact JSON where ``--json`` is given) and the ``error:`` line on stderr.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import modelyard
+from cli_harness import Cli
 from modelyard import __version__
-from modelyard.cli.app import main
 from modelyard.clock import FixedClock
 from modelyard.metastore import head_revision
 
@@ -28,48 +25,6 @@ T0 = "2026-01-01T00:00:00+00:00"  # FixedClock's start
 T1 = "2026-01-01T00:00:01+00:00"
 UNREACHABLE_URL = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
 UNREACHABLE_SHOWN = "postgresql+psycopg://u:***@127.0.0.1:1/db"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one ``modelyard`` invocation did."""
-
-    code: int | str | None
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``modelyard ARGS...`` in-process; return its exit code, stdout and stderr."""
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return Result(exited.value.code, out, err)
-
-    return run
-
-
-@pytest.fixture(autouse=True)
-def _no_modelyard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the caller's MODELYARD_* variables."""
-    for name in (
-        "MODELYARD_HOME",
-        "MODELYARD_DB_URL",
-        "MODELYARD_ARTIFACT_ROOT",
-        "MODELYARD_DEBUG",
-        "MODELYARD_CAPTURE_ENVIRONMENT",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

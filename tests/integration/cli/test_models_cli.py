@@ -10,8 +10,6 @@ cell by cell; one test renders at 80 columns on purpose.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from cli_harness import Cli, Result
 from fraud_models import FEATURES, LogFn
 from modelyard.artifacts import read_tree
 from modelyard.cli import render
-from modelyard.cli.app import main
 from modelyard.cli.render import to_jsonable
 from modelyard.errors import AliasNotFoundError
 from modelyard.registry import ModelVersion
@@ -44,48 +42,6 @@ ALWAYS = [
     ["always", "signature compatible with production"],
     ["always", "stored smoke payloads replay within tolerance"],
 ]
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one ``modelyard`` invocation did."""
-
-    code: int | str | None
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``modelyard ARGS...`` in-process; return its exit code, stdout and stderr."""
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return Result(exited.value.code, out, err)
-
-    return run
-
-
-@pytest.fixture(autouse=True)
-def _no_modelyard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the caller's MODELYARD_* variables."""
-    for name in (
-        "MODELYARD_HOME",
-        "MODELYARD_DB_URL",
-        "MODELYARD_ARTIFACT_ROOT",
-        "MODELYARD_DEBUG",
-        "MODELYARD_CAPTURE_ENVIRONMENT",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
