@@ -99,13 +99,11 @@ class ExperimentStore:
         Raises:
             ExperimentNotFoundError: with close matches among existing names.
         """
-        experiment_id = self.resolve_id(name_or_id)
         with self._db.read() as conn:
-            row = _find(conn, experiment_id)
+            row = _find_or_raise(conn, name_or_id)
             count = conn.execute(
-                select(func.count()).select_from(runs).where(runs.c.experiment_id == experiment_id)
+                select(func.count()).select_from(runs).where(runs.c.experiment_id == row.id)
             ).scalar_one()
-        assert row is not None  # resolve_id found it, and experiments are never deleted
         return _to_experiment(row, count)
 
     def resolve_id(self, name_or_id: str) -> ExperimentId:
@@ -115,10 +113,7 @@ class ExperimentStore:
             ExperimentNotFoundError: with close matches among existing names.
         """
         with self._db.read() as conn:
-            row = _find(conn, name_or_id)
-            if row is None:
-                names = conn.execute(select(experiments.c.name)).scalars().all()
-                raise ExperimentNotFoundError(name_or_id, close_matches(name_or_id, names))
+            row = _find_or_raise(conn, name_or_id)
         return ExperimentId(str(row.id))
 
     def list(self, *, include_archived: bool = False) -> list[Experiment]:
@@ -191,6 +186,14 @@ def _find(conn: Connection, name_or_id: str) -> Row[tuple[object, ...]] | None:
     row = conn.execute(select(experiments).where(experiments.c.name == name_or_id)).first()
     if row is None:
         row = conn.execute(select(experiments).where(experiments.c.id == name_or_id)).first()
+    return row
+
+
+def _find_or_raise(conn: Connection, name_or_id: str) -> Row[tuple[object, ...]]:
+    row = _find(conn, name_or_id)
+    if row is None:
+        names = conn.execute(select(experiments.c.name)).scalars().all()
+        raise ExperimentNotFoundError(name_or_id, close_matches(name_or_id, names))
     return row
 
 
