@@ -10,7 +10,10 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── ArtifactPathNotFoundError       a run has no artifact at that path
     │   ├── RegisteredModelNotFoundError    no registered model of that name
     │   ├── ModelVersionNotFoundError       a model has no such version
-    │   └── AliasNotFoundError              a model has no such alias
+    │   ├── AliasNotFoundError              a model has no such alias
+    │   ├── DatasetNotFoundError            no dataset of that name
+    │   ├── DatasetVersionNotFoundError     a dataset has no such version or tag
+    │   └── ContractNotFoundError           no stored contract of that name or version
     ├── ConflictError
     │   ├── ExperimentExistsError           the name is taken
     │   ├── ParamConflictError              a param logged again with another value
@@ -27,17 +30,22 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── InvalidDigestError              a digest that is not "sha256:<64 hex>"
     │   ├── UnsupportedModelError           a model object no flavor can package
     │   ├── UntrustedPickleError            only pickle could store it, and trust=False
-    │   └── FlavorNotInstalledError         a stored model's library is missing here
+    │   ├── FlavorNotInstalledError         a stored model's library is missing here
+    │   ├── InvalidDatasetSourceError       a dataset source missing, unsupported, corrupt, empty
+    │   └── InvalidContractError            a contract that does not parse (line and key named)
     ├── ContractViolation                   data that breaks a declared contract
     │   ├── SignatureMismatchError          model input missing, extra or mistyped column
-    │   └── PromotionBlockedError           a promotion gate failed
+    │   ├── PromotionBlockedError           a promotion gate failed
+    │   ├── DataContractViolation           data fails error rules of a data contract
+    │   └── IncompatibleContractError       a new contract version breaks the old one
     ├── InvalidTransitionError
     │   ├── RunNotActiveError               writing to a run that has ended
     │   ├── ExperimentArchivedError         starting a run in an archived experiment
     │   └── NoRollbackTargetError           no earlier production version to return to
     ├── CorruptArtifactError
     │   ├── CorruptBlobError                a blob whose content no longer matches its digest
-    │   └── CorruptModelPackageError        a model package whose files cannot be used
+    │   ├── CorruptModelPackageError        a model package whose files cannot be used
+    │   └── CorruptDatasetError             a stored dataset version that cannot be read
     ├── BackendUnavailableError
     │   ├── DatabaseUnavailableError        the metadata database cannot be reached
     │   ├── SchemaOutdatedError             the database schema is newer than this code
@@ -238,6 +246,45 @@ class AliasNotFoundError(NotFoundError):
         )
 
 
+class DatasetNotFoundError(NotFoundError):
+    """No dataset has that name."""
+
+    code = "dataset_not_found"
+
+    def __init__(self, dataset: str, existing: list[str]) -> None:
+        self.dataset = dataset
+        self.suggestions = close_matches(dataset, existing)
+        super().__init__(
+            f'no dataset "{dataset}"{_did_you_mean(self.suggestions)}; see `modelyard data ls`'
+        )
+
+
+class DatasetVersionNotFoundError(NotFoundError):
+    """A dataset has no such version (or tag)."""
+
+    code = "dataset_version_not_found"
+
+    def __init__(self, dataset: str, version: str, latest: int | None) -> None:
+        self.dataset, self.version, self.latest = dataset, version, latest
+        where = f"latest is {latest}" if latest is not None else "no versions added yet"
+        super().__init__(
+            f'dataset "{dataset}" has no version {version} ({where}); '
+            f"see `modelyard data show {dataset}`"
+        )
+
+
+class ContractNotFoundError(NotFoundError):
+    """No stored contract has that name (or version)."""
+
+    code = "contract_not_found"
+
+    def __init__(self, contract: str, version: int | None, existing: list[str]) -> None:
+        self.contract, self.version = contract, version
+        self.suggestions = close_matches(contract, existing)
+        what = f'contract "{contract}"' + (f" version {version}" if version is not None else "")
+        super().__init__(f"no {what}{_did_you_mean(self.suggestions)} in this workspace")
+
+
 # ------------------------------------------------------------------------- conflicts
 
 
@@ -318,6 +365,28 @@ class PromotionConflictError(ConflictError):
 
 
 # ------------------------------------------------------------------------- invalid input
+
+
+class InvalidDatasetSourceError(InvalidInputError):
+    """A dataset source that cannot be read: missing, unsupported, corrupt or empty."""
+
+    code = "invalid_dataset_source"
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source, self.reason = source, reason
+        super().__init__(f"cannot add dataset from {source}: {reason}; nothing was stored")
+
+
+class InvalidContractError(InvalidInputError):
+    """A contract definition that does not parse or names unknown rules or types."""
+
+    code = "invalid_contract"
+
+    def __init__(self, source: str, key: str, reason: str, line: int | None = None) -> None:
+        self.source, self.key, self.reason, self.line = source, key, reason, line
+        where = f"{source}, line {line}" if line is not None else source
+        at = f" at {key}" if key else ""
+        super().__init__(f"invalid contract {where}{at}: {reason}")
 
 
 class InvalidMetricValueError(InvalidInputError):
@@ -464,6 +533,31 @@ class PromotionBlockedError(ContractViolation):
         )
 
 
+class DataContractViolation(ContractViolation):
+    """Data fails error-severity rules of a data contract."""
+
+    code = "data_contract_violation"
+    # The full ValidationReport (a contracts report), for interfaces that render it.
+    report: object = None
+
+    def __init__(self, contract: str, data: str, failed: list[str]) -> None:
+        self.contract, self.data, self.failed = contract, data, failed
+        shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+        super().__init__(
+            f'{data} breaks contract "{contract}": {len(failed)} error rule(s) failed: {shown}'
+        )
+
+
+class IncompatibleContractError(ContractViolation):
+    """A new contract version is not backward compatible with the old one."""
+
+    code = "incompatible_contract"
+
+    def __init__(self, old: str, new: str, breaking: list[str]) -> None:
+        self.old, self.new, self.breaking = old, new, breaking
+        super().__init__(f"{new} is not backward compatible with {old}: " + "; ".join(breaking))
+
+
 # ------------------------------------------------------------------------- transitions
 
 
@@ -529,6 +623,19 @@ class CorruptModelPackageError(CorruptArtifactError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"unusable model package: {reason}")
+
+
+class CorruptDatasetError(CorruptArtifactError):
+    """A stored dataset version whose Parquet data cannot be read."""
+
+    code = "corrupt_dataset"
+
+    def __init__(self, dataset: str, version: int, reason: str) -> None:
+        self.dataset, self.version, self.reason = dataset, version, reason
+        super().__init__(
+            f"dataset {dataset}/{version} cannot be read: {reason}; "
+            f"run `modelyard data show {dataset}/{version}` and add the data again"
+        )
 
 
 # ------------------------------------------------------------------------- backends

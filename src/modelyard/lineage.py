@@ -28,6 +28,11 @@ class LineageInput:
 class LineageRecorder(Protocol):
     """Receives the inputs read while it is installed."""
 
+    @property
+    def run_id(self) -> str:
+        """The id of the run that records, so that writers can name their creator."""
+        ...
+
     def record_input(self, item: LineageInput) -> None:
         """Record that the current run read ``item``."""
         ...
@@ -43,6 +48,12 @@ def report_input(item: LineageInput) -> bool:
         return False
     recorder.record_input(item)
     return True
+
+
+def current_run_id() -> str | None:
+    """Return the id of the run recording in this context, if any (a dataset's creator)."""
+    recorder = _current.get()
+    return None if recorder is None else recorder.run_id
 
 
 def current_recorder() -> LineageRecorder | None:

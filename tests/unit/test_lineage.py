@@ -8,7 +8,13 @@ import threading
 
 import pytest
 
-from modelyard.lineage import LineageInput, current_recorder, recording, report_input
+from modelyard.lineage import (
+    LineageInput,
+    current_recorder,
+    current_run_id,
+    recording,
+    report_input,
+)
 
 DATASET = LineageInput(
     kind="dataset", name="transactions", version="3", digest="sha256:" + "a" * 64
@@ -19,7 +25,8 @@ FEATURES = LineageInput(kind="feature_view", name="card_stats", version="1")
 class ListRecorder:
     """A recorder that keeps what it is told, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = "r1") -> None:
+        self.run_id = run_id
         self.items: list[LineageInput] = []
 
     def record_input(self, item: LineageInput) -> None:
@@ -35,7 +42,14 @@ def test_lineage_input_defaults_and_is_frozen() -> None:
 
 def test_without_a_recorder_a_report_goes_nowhere() -> None:
     assert current_recorder() is None
+    assert current_run_id() is None
     assert report_input(DATASET) is False
+
+
+def test_the_recording_run_is_named_for_writers() -> None:
+    with recording(ListRecorder("run-7")):
+        assert current_run_id() == "run-7"
+    assert current_run_id() is None
 
 
 def test_the_installed_recorder_gets_each_report() -> None:

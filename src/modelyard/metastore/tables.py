@@ -250,3 +250,78 @@ registry_audit = Table(
     Column("reason", Text, nullable=True),
     Index(None, "model", "id"),
 )
+
+# ------------------------------------------------------------------ datasets and contracts
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Immutable: one row per distinct content of a dataset, addressed by the Parquet blob's digest.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("schema", Text, nullable=False),  # JSON list of {name, type, nullable}
+    Column("summary", Text, nullable=False),  # JSON per-column statistics
+    Column("source", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_by_run", ID, ForeignKey("runs.id"), nullable=True),
+    Column("created_by", String(256), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "digest"),
+    Index(None, "digest"),
+)
+
+dataset_tags = Table(
+    "dataset_tags",
+    metadata,
+    Column("dataset_id", ID, ForeignKey("datasets.id"), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Immutable: one row per distinct definition of a named contract (digest of its canonical form).
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON of the contract
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("name", "version"),
+    UniqueConstraint("name", "digest"),
+)
+
+validation_reports = Table(
+    "validation_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("contract_id", ID, ForeignKey("contracts.id"), nullable=False),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("is_passed", Boolean, nullable=False),
+    Column("error_failures", Integer, nullable=False),
+    Column("warn_failures", Integer, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("report", Text, nullable=False),  # JSON ValidationReport
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index(None, "dataset_version_id", "created_at_ms"),
+    Index(None, "run_id"),
+)
