@@ -169,6 +169,55 @@ def test_put_file_returns_the_digest_and_size(backend: Backend, tmp_path: Path) 
     assert source.read_bytes() == DATA
 
 
+@pytest.mark.parametrize("is_stored_before", [False, True], ids=["new", "already-stored"])
+def test_put_file_with_move_takes_the_file_over(
+    backend: Backend, tmp_path: Path, is_stored_before: bool
+) -> None:
+    if is_stored_before:
+        backend.store.put_bytes(DATA)
+    source = tmp_path / "snapshot.parquet"
+    source.write_bytes(DATA)
+
+    info = backend.store.put_file(source, move=True)
+
+    assert info == BlobInfo(DIGEST, len(DATA))
+    assert backend.list_keys() == [blob_key(DIGEST)]
+    assert backend.store.read_bytes(DIGEST) == DATA
+    assert not source.exists()
+
+
+def test_put_file_with_move_of_a_missing_file_is_an_unavailable_store(
+    backend: Backend, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.bin"
+
+    with pytest.raises(ArtifactStoreUnavailableError, match=r"cannot read .*missing\.bin"):
+        backend.store.put_file(missing, move=True)
+
+    assert backend.list_keys() == []
+
+
+def test_local_path_of_a_missing_blob_is_not_found_on_a_local_store(backend: Backend) -> None:
+    if backend.name != "local":
+        assert backend.store.local_path(MISSING) is None
+        return
+    with pytest.raises(BlobNotFoundError, match=f"has no blob {MISSING}"):
+        backend.store.local_path(MISSING)
+
+
+def test_local_path_is_the_blob_on_this_disk_or_none(backend: Backend) -> None:
+    backend.store.put_bytes(DATA)
+
+    path = backend.store.local_path(DIGEST)
+
+    if backend.name == "local":
+        assert path is not None
+        assert path.read_bytes() == DATA
+        assert path.as_posix().endswith(blob_key(DIGEST))
+    else:
+        assert path is None
+
+
 def test_put_stream_hashes_while_it_reads_in_chunks(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,7 +353,9 @@ def test_a_missing_blob_raises_blob_not_found(backend: Backend, out: Path, opera
 
 
 @pytest.mark.parametrize("digest", MALFORMED)
-@pytest.mark.parametrize("operation", ["exists", "size", "read_bytes", "verify", "get_file"])
+@pytest.mark.parametrize(
+    "operation", ["exists", "size", "read_bytes", "verify", "get_file", "local_path"]
+)
 def test_a_malformed_digest_raises_invalid_digest(
     backend: Backend, out: Path, operation: str, digest: str
 ) -> None:

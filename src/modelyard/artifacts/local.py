@@ -50,8 +50,14 @@ class LocalArtifactStore:
                 self._publish(tmp_path, digest)
         return BlobInfo(digest, len(data))
 
-    def put_file(self, path: Path) -> BlobInfo:
-        """Store the file at ``path``."""
+    def put_file(self, path: Path, *, move: bool = False) -> BlobInfo:
+        """Store the file at ``path``; with ``move=True`` take the file over (see the protocol).
+
+        A moved file on the store's filesystem is renamed into the store and hashed there, so a
+        large file is read once and never copied; across filesystems it is copied, then removed.
+        """
+        if move and (info := self._put_by_rename(path)) is not None:
+            return info
         try:
             source = path.open("rb")
         except OSError as error:
@@ -59,7 +65,10 @@ class LocalArtifactStore:
                 self.root, f"cannot read {path}: {error}"
             ) from error
         with source:
-            return self.put_stream(source)
+            info = self.put_stream(source)
+        if move:
+            path.unlink(missing_ok=True)
+        return info
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
         """Store what is read from ``stream``, hashing while it is copied."""
@@ -111,6 +120,43 @@ class LocalArtifactStore:
         with self._open(digest) as source:
             actual, size = hash_stream(source)
         ensure_matches(digest, actual, str(self._path(digest)))
+        return BlobInfo(digest, size)
+
+    def local_path(self, digest: str) -> Path:
+        """Return the stored blob's file, to be read in place.
+
+        Raises:
+            BlobNotFoundError: no blob has that digest.
+        """
+        path = self._path(digest)
+        if not path.is_file():
+            raise BlobNotFoundError(digest, self.root)
+        return path
+
+    def _put_by_rename(self, path: Path) -> BlobInfo | None:
+        """Rename ``path`` into the staging area and publish it; None when that cannot rename."""
+        if not path.is_file():
+            return None  # the copying path reports the unreadable file
+        tmp_dir = self.directory / _TMP_DIR
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ArtifactStoreUnavailableError(self.root, str(error)) from error
+        tmp_path = tmp_dir / uuid.uuid4().hex
+        try:
+            os.replace(path, tmp_path)
+        except OSError:
+            return None  # another filesystem (EXDEV) or no permission: copy instead
+        try:
+            with tmp_path.open("rb") as handle:
+                digest, size = hash_stream(handle)
+                os.fsync(handle.fileno())
+            if not self._path(digest).exists():
+                self._publish(tmp_path, digest)
+        except OSError as error:
+            raise ArtifactStoreUnavailableError(self.root, str(error)) from error
+        finally:
+            tmp_path.unlink(missing_ok=True)
         return BlobInfo(digest, size)
 
     def _path(self, digest: str) -> Path:

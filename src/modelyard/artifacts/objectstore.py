@@ -14,6 +14,7 @@ import fsspec
 from modelyard.artifacts.store import (
     BlobInfo,
     blob_key,
+    check_digest,
     copy_hashing,
     digest_of,
     ensure_matches,
@@ -50,8 +51,8 @@ class FsspecArtifactStore:
                 self._fs.pipe_file(self._key(digest), data)
         return BlobInfo(digest, len(data))
 
-    def put_file(self, path: Path) -> BlobInfo:
-        """Store the file at ``path``."""
+    def put_file(self, path: Path, *, move: bool = False) -> BlobInfo:
+        """Store the file at ``path`` (uploaded once; removed afterwards with ``move=True``)."""
         try:
             with path.open("rb") as source:
                 digest, size = hash_stream(source)
@@ -61,6 +62,8 @@ class FsspecArtifactStore:
             ) from error
         if not self.exists(digest):
             self._upload(path, digest)
+        if move:
+            path.unlink(missing_ok=True)
         return BlobInfo(digest, size)
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
@@ -113,6 +116,11 @@ class FsspecArtifactStore:
             actual, size = hash_stream(source)
         ensure_matches(digest, actual, self._location(digest))
         return BlobInfo(digest, size)
+
+    def local_path(self, digest: str) -> None:
+        """None: an object store keeps no blob on this machine's disk."""
+        check_digest(digest)
+        return None
 
     def _upload(self, path: Path, digest: str) -> None:
         with self._translated(digest):

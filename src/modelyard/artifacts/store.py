@@ -39,8 +39,13 @@ class ArtifactStore(Protocol):
         """Store ``data`` and return its digest and size."""
         ...
 
-    def put_file(self, path: Path) -> BlobInfo:
-        """Store the content of the file at ``path``."""
+    def put_file(self, path: Path, *, move: bool = False) -> BlobInfo:
+        """Store the content of the file at ``path``.
+
+        With ``move=True`` the file is consumed: the store takes it over (a rename when it lies
+        on the store's own filesystem, so a large file is not copied) and ``path`` is gone
+        afterwards, also when the content was already stored.
+        """
         ...
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
@@ -65,6 +70,14 @@ class ArtifactStore(Protocol):
 
     def verify(self, digest: str) -> BlobInfo:
         """Re-hash the stored blob; raise CorruptBlobError when it no longer matches."""
+        ...
+
+    def local_path(self, digest: str) -> Path | None:
+        """Return the blob's file when the store keeps it on this machine's disk, else None.
+
+        The file is the stored blob itself, to be read in place (never written): callers that
+        need speed read it without a copy. It is not re-verified.
+        """
         ...
 
 
