@@ -10,6 +10,8 @@ from typing import Any
 
 from modelyard.artifacts import ArtifactStore, open_store
 from modelyard.clock import SYSTEM_CLOCK, Clock
+from modelyard.contracts import ContractStore
+from modelyard.datasets import DatasetStore
 from modelyard.errors import DatabaseUnavailableError
 from modelyard.metastore import Metastore, connect, upgrade
 from modelyard.registry import LineageNode, ModelRegistry
@@ -21,11 +23,11 @@ from modelyard.tracking.experiments import DEFAULT_EXPERIMENT, ExperimentStore
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
-def _cache_dir(settings: Settings) -> Path:
-    """Where verified copies of model artifacts are kept, by digest."""
+def _cache_dir(settings: Settings, kind: str) -> Path:
+    """Where verified local copies of ``kind`` (models, datasets) are kept, by digest."""
     if settings.home is not None:
-        return settings.home / "cache" / "models"
-    return Path(tempfile.gettempdir()) / "modelyard-cache" / "models"
+        return settings.home / "cache" / kind
+    return Path(tempfile.gettempdir()) / "modelyard-cache" / kind
 
 
 class Workspace:
@@ -35,6 +37,8 @@ class Workspace:
         settings: the settings it was opened with.
         experiments: create, list, rename, archive experiments.
         runs: get, search, compare runs; metric history; artifacts.
+        datasets: dataset versions (add, get, diff, tag, check out; readers record lineage).
+        contracts: data contracts (register, validate and store reports).
         models: the model registry (register, load, promote, roll back, lineage, cards).
         artifacts: the content-addressed blob store.
     """
@@ -49,8 +53,15 @@ class Workspace:
         self._tracker = Tracker(metastore, store, settings, clock)
         self.experiments: ExperimentStore = self._tracker.experiments
         self.runs: RunCatalog = self._tracker.runs
+        self.datasets = DatasetStore(metastore, store, clock, _cache_dir(settings, "datasets"))
+        self.contracts = ContractStore(metastore, clock)
         self.models = ModelRegistry(
-            metastore, store, self.runs, self._tracker.artifacts, clock, _cache_dir(settings)
+            metastore,
+            store,
+            self.runs,
+            self._tracker.artifacts,
+            clock,
+            _cache_dir(settings, "models"),
         )
         self._tracker.model_logger = self.models
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from modelyard.cli.data import print_compatibility, print_diff, print_validation
 from modelyard.cli.models import lineage_tree, print_report
 from modelyard.cli.render import cell, console, print_json, table
 from modelyard.errors import InvalidInputError
@@ -36,7 +37,7 @@ def demo(
     ] = 300_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Run the end-to-end demo: synthetic card fraud, two tracked models, compared."""
+    """Run the end-to-end demo: a contract-checked dataset, two tracked models, gated promotion."""
     if importlib.util.find_spec("sklearn") is None:
         raise InvalidInputError(
             "the demo trains scikit-learn models: pip install 'modelyard[sklearn]'"
@@ -65,7 +66,8 @@ def _show(result: DemoResult, home: Path | None) -> None:
         f"{result.fraud_rate:.2%}; trained on {result.train_rows:,}, tested on the last "
         f"{result.test_rows:,} by time"
     )
-    console.print(f"  dataset digest {result.dataset_digest}")
+    console.print(f"  stored as dataset version {result.dataset} ({result.dataset_digest})")
+    print_validation(result.validation)
     columns = ["model", "run id", *_SHOWN_METRICS.values()]
     rendered = table(
         "Candidates compared on the held-out period", columns, [], no_wrap=["model", "run id"]
@@ -93,8 +95,23 @@ def _show(result: DemoResult, home: Path | None) -> None:
     )
     console.print(lineage_tree(result.lineage), soft_wrap=False)
     console.print(
-        f"\nAn upstream team renames [bold]amount[/] to [bold]amount_usd[/]; "
-        f"{result.broken_version} is trained on the new frame:"
+        "\nThe payments team renames [bold]amount[/] to [bold]amount_usd[/], and a burst of "
+        f"transactions arrives without a country. The new export is {result.changed_dataset}:"
+    )
+    print_diff(result.dataset_diff)
+    console.print("Their new contract against ours:")
+    print_compatibility(result.contract_changes)
+    print_validation(result.changed_validation)
+    if result.changed_validation.passed:
+        console.print(f"[bold red]✗ {result.changed_dataset} was NOT stopped[/]")
+    else:
+        console.print(
+            f"[green]✓[/] {result.changed_dataset} stopped by the contract before training "
+            f"({len(result.changed_validation.errors)} error rule(s) failed)"
+        )
+    console.print(
+        f"\nIf someone trains on the renamed frame anyway, {result.broken_version} "
+        "meets the promotion gates:"
     )
     print_report(result.blocked_report)
     if result.blocked_report.is_passed:
@@ -117,5 +134,11 @@ def _show(result: DemoResult, home: Path | None) -> None:
         console.print(f"  modelyard -w {home} models show fraud")
         console.print(f"  modelyard -w {home} models card {result.promotion.version.reference}")
         console.print(f"  modelyard -w {home} models history fraud")
+        console.print(f"  modelyard -w {home} data show {result.changed_dataset}")
+        console.print(f"  modelyard -w {home} data diff {result.dataset} {result.changed_dataset}")
+        console.print(
+            f"  modelyard -w {home} data validate {result.changed_dataset} "
+            "--contract examples/contracts/transactions.yaml --html report.html"
+        )
     else:
         console.print("(temporary workspace removed; keep one with --dir DIR)")

@@ -28,12 +28,20 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 def to_jsonable(value: Any) -> Any:
     """Turn dataclasses, datetimes, enums, paths and non-finite floats into JSON values.
 
+    An object with a ``to_dict()`` method is printed as that (its canonical JSON form, with
+    computed fields such as ``passed``); a dataclass's private fields (``_store``: a handle, not
+    data) are left out.
+
     NaN and ±inf become the strings "NaN", "Infinity" and "-Infinity" so nothing is lost.
     """
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        return to_jsonable(to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             field.name: to_jsonable(getattr(value, field.name))
             for field in dataclasses.fields(value)
+            if not field.name.startswith("_")
         }
     if isinstance(value, Mapping):
         return {str(key): to_jsonable(item) for key, item in value.items()}
@@ -96,7 +104,7 @@ def cell(value: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Format a duration: 850ms, 12.3s, 4m05s, 2h03m."""
+    """Format a duration: 850ms, 12.3s, 4m05s, 2h03m, 3d04h."""
     if seconds is None:
         return "running"
     if seconds < 1:
@@ -105,7 +113,9 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    if seconds < 2 * 86_400:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return f"{int(seconds // 86_400)}d{int(seconds % 86_400 // 3600):02d}h"
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"

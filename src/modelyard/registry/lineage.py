@@ -143,7 +143,7 @@ class LineageGraph:
         """Downstream of an input: the runs that read it and the versions they produced."""
         readers = self._runs.get_many(self._runs_reading(kind, name, version))
         children = tuple(self.of_run(run, with_versions=True) for run in readers)
-        label = f"{kind} {name}" + (f"@{version}" if version else " (every version)")
+        label = f"{kind} {name}" + (f"/{version}" if version else " (every version)")
         return LineageNode("input", label, {"runs": str(len(readers))}, children)
 
     def _runs_reading(self, kind: str, name: str, version: str | None) -> list[str]:
@@ -152,7 +152,7 @@ class LineageGraph:
 
 def _input_node(item: RunInput) -> LineageNode:
     details = {"version": item.version, "digest": item.digest or "—", **item.details}
-    return LineageNode("input", f"{item.kind} {item.name}@{item.version}", details)
+    return LineageNode("input", f"{item.kind} {item.name}/{item.version}", details)
 
 
 def _shown(value: object) -> str:

@@ -192,7 +192,7 @@ def test_card_lineage_and_edits(
     assert tree.label == "fraud/1"
     (run_node,) = tree.find("run")
     assert run_node.details["run id"] == run.run_id
-    assert [n.label for n in tree.find("input")] == ["dataset transactions@3"]
+    assert [n.label for n in tree.find("input")] == ["dataset transactions/3"]
     assert [n.label for n in tree.find("seed")] == ["seed 7"]
     assert tree.find("params")[0].details == {"C": "1.0"}
 
@@ -216,4 +216,4 @@ def test_lineage_shows_what_the_parent_run_read(workspace: Workspace, frame: pd.
     tree = workspace.lineage("fraud/1")
     (parent_node,) = tree.find("parent_run")
     assert parent_node.details == {"run id": parent.run_id}
-    assert [node.label for node in parent_node.children] == ["dataset transactions@7"]
+    assert [node.label for node in parent_node.children] == ["dataset transactions/7"]

@@ -47,6 +47,15 @@ def _sections() -> dict[str, str]:
 
 def test_the_walk_finds_every_command() -> None:
     assert sorted(LEAVES) == [
+        "modelyard data add",
+        "modelyard data checkout",
+        "modelyard data contract-diff",
+        "modelyard data diff",
+        "modelyard data infer-contract",
+        "modelyard data ls",
+        "modelyard data show",
+        "modelyard data tag",
+        "modelyard data validate",
         "modelyard db current",
         "modelyard db upgrade",
         "modelyard demo",
