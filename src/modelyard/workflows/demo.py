@@ -1,11 +1,13 @@
-"""The end-to-end demo on embedded defaults: synthetic card fraud, two tracked models, compared.
+"""The end-to-end demo on embedded defaults: synthetic card fraud stored as a dataset version,
+checked against a data contract, two tracked models trained from it, compared, registered and
+promoted through gates; then an upstream change stopped by the contract before training.
 
-Later capabilities (datasets and contracts, features, registry, serving, rollout, monitoring)
-extend this same scenario.
+Later capabilities (features, serving, rollout, monitoring) extend this same scenario.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -17,8 +19,17 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from modelyard.contracts import (
+    CompatibilityReport,
+    Contract,
+    ContractStore,
+    RowCount,
+    ValidationReport,
+    compare_contracts,
+    load_contract,
+)
+from modelyard.datasets import DatasetDiff, DatasetStore
 from modelyard.errors import PromotionBlockedError
-from modelyard.lineage import LineageInput, report_input
 from modelyard.registry import GateReport, LineageNode, ModelRegistry, PromotionResult
 from modelyard.tracking import ActiveRun, Comparison
 from modelyard.tracking.catalog import RunCatalog
@@ -26,7 +37,6 @@ from modelyard.workflows.fraud_data import (
     CATEGORICAL,
     FEATURES,
     LABEL,
-    frame_digest,
     generate_transactions,
     time_split,
 )
@@ -49,6 +59,12 @@ GATE_RULES = (
 SEED = 42
 ALERT_SHARE = 0.01  # the share of transactions an analyst team can review
 SELECTION_METRIC = "average_precision"
+DATASET = "transactions"
+# The contract the payments team publishes for its export; examples/contracts/ links to it.
+CONTRACT_PATH = Path(__file__).with_name("contracts") / "transactions.yaml"
+# The upstream change: a renamed column and a burst of missing countries on the last days.
+RENAMED = {"amount": "amount_usd"}
+NULL_BURST_SHARE = 0.08
 
 Step = Callable[[str], None]
 
@@ -58,6 +74,8 @@ class TrackingWorkspace(Protocol):
 
     runs: RunCatalog
     models: ModelRegistry
+    datasets: DatasetStore
+    contracts: ContractStore
 
     def lineage(self, subject: str) -> LineageNode:
         """Lineage of a model reference, run or input."""
@@ -97,7 +115,9 @@ class DemoResult:
     fraud_rate: float
     train_rows: int
     test_rows: int
+    dataset: str  # "transactions/N"
     dataset_digest: str
+    validation: ValidationReport
     parent_run_id: str
     models: tuple[TrainedModel, ...]
     comparison: Comparison
@@ -106,30 +126,36 @@ class DemoResult:
     lineage: LineageNode
     broken_version: str
     blocked_report: GateReport
+    changed_dataset: str
+    changed_validation: ValidationReport
+    dataset_diff: DatasetDiff
+    contract_changes: CompatibilityReport
     seconds: float
 
 
 def run_demo(
     workspace: TrackingWorkspace, *, rows: int = 300_000, on_step: Step | None = None
 ) -> DemoResult:
-    """Generate the fraud data, train two scikit-learn models in tracked runs, compare them,
-    register both, promote the better one through the gates, and show a broken model (trained
-    after an upstream column rename) being blocked.
+    """Store synthetic fraud data as a dataset version, check it against the contract, train two
+    scikit-learn models from that version in tracked runs, compare them, register both, promote
+    the better one through the gates; then show an upstream change (a renamed column and a null
+    burst) stopped by the contract before training, and a model trained on the renamed frame
+    anyway being blocked by the gates.
 
     Args:
-        workspace: where runs are tracked.
+        workspace: where datasets, runs and models are kept.
         rows: transactions to generate (300,000 by default).
         on_step: called with a short description as each step starts.
 
     Returns:
-        The trained models, their comparison, the promotion and the blocked gate report.
+        What the demo did: dataset versions and validation reports, the trained models, their
+        comparison, the promotion, and the reports that stopped the upstream change.
     """
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
+    contract = load_contract(CONTRACT_PATH)
     step(f"generating {rows:,} synthetic card transactions")
-    frame = generate_transactions(rows=rows)
-    digest = frame_digest(frame)
-    train, test = time_split(frame)
+    generated = generate_transactions(rows=rows)
     models: list[TrainedModel] = []
     with workspace.start_run(
         EXPERIMENT,
@@ -139,16 +165,19 @@ def run_demo(
         note="Two candidate fraud models on the same synthetic transactions.",
         seed=SEED,
     ) as parent:
-        # Until datasets land (issue #4), the generated frame is recorded by digest.
-        report_input(
-            LineageInput(
-                kind="dataset",
-                name="transactions-synthetic",
-                version=digest.removeprefix("sha256:")[:12],
-                digest=digest,
-                details={"rows": str(rows), "generator": "modelyard.workflows.fraud_data"},
-            )
+        step(f"storing the transactions as a version of dataset {DATASET!r}")
+        dataset = workspace.datasets.add(
+            DATASET,
+            generated,
+            description="Card authorisations exported nightly by the payments team (synthetic).",
         )
+        step(f"validating {dataset.ref} against contract {contract.name!r}")
+        validation = workspace.contracts.validate(contract, dataset)
+        validation.raise_for_errors()
+        # Train from the stored version, not the generator's frame: the run's lineage records
+        # exactly which data the models saw.
+        frame = dataset.to_pandas()
+        train, test = time_split(frame)
         parent.log_metrics(
             {
                 "fraud_rate": float(frame[LABEL].mean()),
@@ -179,14 +208,25 @@ def run_demo(
         "mix changes; no label for chargebacks older than 90 days.",
     )
     lineage = workspace.lineage(promotion.version.reference)
-    step("training a model after an upstream rename (amount -> amount_usd)")
+    step("an upstream change lands: amount renamed to amount_usd, a burst of missing countries")
+    changed = workspace.datasets.add(
+        DATASET,
+        upstream_change(frame),
+        description="Nightly export after the payments team's schema change.",
+    )
+    changed_validation = workspace.contracts.validate(contract, changed)
+    dataset_diff = workspace.datasets.diff(dataset.ref, changed.ref)
+    contract_changes = compare_contracts(contract, _upstream_contract(contract))
+    step("training a model after the rename anyway (the gates must block it)")
     broken_version, blocked = _blocked_promotion(workspace, train, test)
     return DemoResult(
         rows=rows,
         fraud_rate=float(frame[LABEL].mean()),
         train_rows=len(train),
         test_rows=len(test),
-        dataset_digest=digest,
+        dataset=dataset.ref,
+        dataset_digest=dataset.digest,
+        validation=validation,
         parent_run_id=parent.run_id,
         models=tuple(models),
         comparison=comparison,
@@ -195,8 +235,35 @@ def run_demo(
         lineage=lineage,
         broken_version=broken_version,
         blocked_report=blocked,
+        changed_dataset=changed.ref,
+        changed_validation=changed_validation,
+        dataset_diff=dataset_diff,
+        contract_changes=contract_changes,
         seconds=time.perf_counter() - started,
     )
+
+
+def upstream_change(frame: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
+    """The export after an upstream team's change: ``amount`` renamed to ``amount_usd`` and the
+    country missing for a burst of the newest transactions."""
+    changed = frame.rename(columns=RENAMED)
+    rng = np.random.default_rng(seed)
+    newest = np.arange(len(changed)) >= int(len(changed) * (1 - 2 * NULL_BURST_SHARE))
+    burst = newest & (rng.random(len(changed)) < 0.5)
+    changed["country"] = changed["country"].where(~burst)
+    return changed
+
+
+def _upstream_contract(contract: Contract) -> Contract:
+    """The contract the upstream team would publish for its changed export."""
+    columns = {RENAMED.get(name, name): spec for name, spec in contract.columns.items()}
+    rules = [
+        rule
+        if isinstance(rule, RowCount) or rule.column not in RENAMED
+        else dataclasses.replace(rule, column=RENAMED[rule.column])
+        for rule in contract.rules
+    ]
+    return Contract(contract.name, columns, rules, contract.description)
 
 
 def _logistic() -> tuple[Any, dict[str, object]]:

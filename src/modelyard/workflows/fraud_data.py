@@ -7,7 +7,6 @@ noise so that no model is perfect.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -113,15 +112,6 @@ def generate_transactions(rows: int = 300_000, seed: int = 7, days: int = 90) ->
             LABEL: is_fraud,
         }
     )
-
-
-def frame_digest(frame: pd.DataFrame) -> str:
-    """Return a sha256 digest of a frame's content (values, column names and order)."""
-    hasher = hashlib.sha256()
-    hasher.update(",".join(frame.columns).encode())
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    hasher.update(hashed.tobytes())
-    return "sha256:" + hasher.hexdigest()
 
 
 def time_split(frame: pd.DataFrame, test_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,6 +11,7 @@ import platform
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -806,3 +807,29 @@ def test_demo_trains_two_models_and_picks_the_best(cli: Cli) -> None:
     assert blocked["signature"] is False
     assert blocked["smoke: known-transactions"] is False
     assert demo["lineage"]["label"] == f"fraud/{promotion['version']['version']}"
+    # The data behind it: a contract-checked dataset version the runs read (#4).
+    assert (demo["dataset"], demo["validation"]["passed"]) == ("transactions/1", True)
+    warned = [r["rule_id"] for r in demo["validation"]["results"] if not r["passed"]]
+    assert warned == ["rules[1].freshness"]  # a backfill of a past quarter: stale, a warning
+    inputs = [
+        node["label"]
+        for node in _walk_lineage(demo["lineage"])
+        if node["kind"] == "input" and node["label"].startswith("dataset ")
+    ]
+    assert len(inputs) >= 1
+    assert set(inputs) == {"dataset transactions/1"}
+    # The upstream change is stopped by the contract before training, with the column named.
+    assert demo["changed_dataset"] == "transactions/2"
+    assert demo["changed_validation"]["passed"] is False
+    failed = {r["rule_id"] for r in demo["changed_validation"]["results"] if not r["passed"]}
+    assert {"columns.amount.type", "columns.country.nullable"} <= failed
+    renamed = [c for c in demo["dataset_diff"]["schema_changes"] if c["kind"] == "renamed"]
+    assert [(c["column"], c["new_column"]) for c in renamed] == [("amount", "amount_usd")]
+    assert demo["contract_changes"]["is_compatible"] is False
+
+
+def _walk_lineage(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [node]
+    for child in node.get("children", []):
+        found.extend(_walk_lineage(child))
+    return found
