@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import duckdb
 
@@ -90,6 +90,8 @@ class _Pending:
     total_at: int | None = None
     observed_at: int | None = None
     predicate: Predicate | None = None
+    unique_column: str | None = None
+    failing_rows: int | None = None  # counted outside the aggregate (_GroupedChecks)
     judge: Callable[[list[object]], tuple[bool, JsonValue, str]] | None = None
     result: RuleResult | None = field(default=None)
 
@@ -108,12 +110,15 @@ def validate(contract: Contract, data: object, *, now_ms: int | None = None) -> 
         opened = open_data(data, conn)
         aggregate = _Aggregate()
         rows_at = aggregate.add("count(*)")
-        pending = [_compile_check(check, opened, aggregate) for check in contract.checks()]
+        checks = contract.checks()
+        grouped = _GroupedChecks(_few_distinct(conn, opened, checks))
+        pending = [_compile_check(check, opened, aggregate, grouped) for check in checks]
         pending += [
             _compile_rule(index, rule, opened, aggregate, rows_at, now)
             for index, rule in enumerate(contract.rules)
         ]
         values = _run(conn, aggregate.sql(), aggregate.params.values, opened)
+        grouped.run(conn, opened)
         num_rows = _count(values, rows_at)
         results = [_finish(item, values, conn, opened) for item in pending]
     return ValidationReport(
@@ -150,7 +155,9 @@ def _unchecked(item: _Pending, message: str) -> _Pending:
     return item
 
 
-def _compile_check(check: ColumnCheck, opened: OpenedData, aggregate: _Aggregate) -> _Pending:
+def _compile_check(
+    check: ColumnCheck, opened: OpenedData, aggregate: _Aggregate, grouped: _GroupedChecks
+) -> _Pending:
     item = _Pending(
         check.rule_id,
         check.kind,
@@ -189,10 +196,9 @@ def _compile_check(check: ColumnCheck, opened: OpenedData, aggregate: _Aggregate
         return item
     item.total_at = non_null_at
     if check.kind == "unique":
-        item.failing_at = aggregate.add(f"count({column}) - count(DISTINCT {column})")
-        item.predicate = lambda _params: (
-            f"{column} IN (SELECT {column} FROM {_TABLE} GROUP BY {column} HAVING count(*) > 1)"
-        )
+        # Counted after the aggregate by _duplicates: a count(DISTINCT) inside the one pass
+        # holds every value of the column in memory next to the other rules' state.
+        item.unique_column = check.column
         return item
     values = check.value if check.kind == "allowed" else (check.value,)
     if check.kind == "regex" and family is not Family.STRING:
@@ -217,8 +223,78 @@ def _compile_check(check: ColumnCheck, opened: OpenedData, aggregate: _Aggregate
         )
     else:  # regex
         item.predicate = lambda params: f"NOT regexp_matches({column}, {params.add(check.value)})"
+    if check.kind in ("allowed", "regex") and check.column in grouped.columns:
+        grouped.add(check.column, item)
+        return item
     item.failing_at = aggregate.add(f"count(*) FILTER (WHERE {item.predicate(aggregate.params)})")
     return item
+
+
+# A text column whose first rows hold at most this many distinct values has its allowed-value
+# and regex rules judged once per distinct value (weighted by its count) instead of per row.
+_FEW_DISTINCT = 1024
+_PROBE_ROWS = 65_536
+_ROWS_ALIAS = quote_identifier("__modelyard_rows__")
+
+
+def _few_distinct(
+    conn: duckdb.DuckDBPyConnection, opened: OpenedData, checks: list[ColumnCheck]
+) -> set[str]:
+    """Return the text columns with allowed/regex rules that look low-cardinality.
+
+    The probe reads only the first rows; a wrong guess costs time, never correctness (a grouped
+    count is exact whatever the cardinality).
+    """
+    candidates = sorted(
+        {
+            check.column
+            for check in checks
+            if check.kind in ("allowed", "regex")
+            and check.column in opened.columns
+            and family_of(contract_type_of(opened.columns[check.column])) is Family.STRING
+        }
+    )
+    if not candidates:
+        return set()
+    quoted = [quote_identifier(column) for column in candidates]
+    probe = (
+        f"SELECT {', '.join(f'approx_count_distinct({name})' for name in quoted)} "
+        f"FROM (SELECT {', '.join(quoted)} FROM {_TABLE} LIMIT {_PROBE_ROWS})"
+    )
+    row = conn.execute(probe).fetchone()
+    if row is None:
+        return set()
+    return {column for column, seen in zip(candidates, row, strict=True) if seen <= _FEW_DISTINCT}
+
+
+class _GroupedChecks:
+    """Allowed-value and regex rules of low-cardinality text columns, counted per column over
+    its (value, row count) groups: one small aggregate instead of a predicate per row."""
+
+    def __init__(self, columns: set[str]) -> None:
+        self.columns = columns
+        self._items: dict[str, list[_Pending]] = {}
+
+    def add(self, column: str, item: _Pending) -> None:
+        self._items.setdefault(column, []).append(item)
+
+    def run(self, conn: duckdb.DuckDBPyConnection, opened: OpenedData) -> None:
+        for column, items in self._items.items():
+            params = _Params()
+            sums = ", ".join(
+                f"coalesce(sum({_ROWS_ALIAS}) FILTER (WHERE {item.predicate(params)}), 0)"
+                for item in items
+                if item.predicate is not None  # set for every allowed and regex rule
+            )
+            quoted = quote_identifier(column)
+            # The group key keeps the column's name, so the rules' predicates apply unchanged.
+            query = (
+                f"SELECT {sums} FROM (SELECT {quoted}, count(*) AS {_ROWS_ALIAS} "
+                f"FROM {_TABLE} WHERE {quoted} IS NOT NULL GROUP BY 1)"
+            )
+            row = _run(conn, query, params.values, opened)
+            for item, failing in zip(items, row, strict=True):
+                item.failing_rows = int(cast(int, failing))
 
 
 def _literal_maker(
@@ -380,7 +456,13 @@ def _finish(
         return RuleResult(
             item.rule_id, item.kind, item.column, item.severity, is_passed, seen, item.expected, why
         )
-    failing = _count(values, item.failing_at)
+    if item.unique_column is not None:
+        failing, repeated = _duplicates(conn, item.unique_column)
+        item.predicate = _one_of(item.unique_column, repeated)
+    elif item.failing_rows is not None:
+        failing = item.failing_rows
+    else:
+        failing = _count(values, item.failing_at)
     total = _count(values, item.total_at)
     fraction = failing / total if total else 0.0
     if item.mostly is None:
@@ -419,6 +501,42 @@ def _count(values: list[object], at: int | None) -> int:
     if not isinstance(value, int):
         raise AssertionError(f"a count is an int, not {value!r}")
     return value
+
+
+def _duplicates(conn: duckdb.DuckDBPyConnection, column: str) -> tuple[int, list[object]]:
+    """Count the non-null rows that repeat an earlier value of ``column``; return the count and
+    up to SAMPLE_ROWS repeated values.
+
+    Two stages in one statement: group the values' 64-bit hashes (8 bytes per value, not the
+    value) to find colliding hashes, then group only the rows whose hash collides by the value
+    itself, so a hash collision between different values is never counted as a duplicate.
+    """
+    quoted = quote_identifier(column)
+    query = (
+        f"WITH colliding AS (SELECT hash({quoted}) AS h FROM {_TABLE} "
+        f"WHERE {quoted} IS NOT NULL GROUP BY 1 HAVING count(*) > 1), "
+        f"repeated AS (SELECT {quoted} AS v, count(*) AS c FROM {_TABLE} "
+        f"WHERE {quoted} IS NOT NULL AND hash({quoted}) IN (SELECT h FROM colliding) "
+        "GROUP BY 1 HAVING count(*) > 1) "
+        f"SELECT coalesce(sum(c) - count(*), 0), list(v ORDER BY v)[1:{SAMPLE_ROWS}] "
+        "FROM repeated"
+    )
+    row = conn.execute(query).fetchone()
+    if row is None:
+        raise AssertionError("an aggregate without GROUP BY returns one row")
+    return int(row[0]), list(row[1] or [])
+
+
+def _one_of(column: str, values: list[object]) -> Predicate:
+    """The condition of rows whose ``column`` holds one of ``values``."""
+    quoted = quote_identifier(column)
+
+    def predicate(params: _Params) -> str:
+        if not values:
+            return "false"
+        return f"{quoted} IN ({', '.join(params.add(value) for value in values)})"
+
+    return predicate
 
 
 def _sample(

@@ -311,3 +311,38 @@ def test_enforce_raises_with_the_report_attached() -> None:
     assert raised.value.failed == ["columns.amount.min: 1 of 4 non-null rows (25.00%) fail"]
     passing = pd.DataFrame({"amount": [1.0, 2.0]})
     assert checks.enforce(passing).passed
+
+
+def test_low_cardinality_text_rules_count_the_same_grouped_as_per_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelyard.contracts import engine
+
+    data = pa.table(
+        {
+            "currency": ["USD", "EUR", None, "usd", "EUR", "XXXX", "it's", "USD"] * 50,
+            "country": ["US", "GB", "FR", None, "US", "de", "US", "ZZ"] * 50,
+        }
+    )
+    contract = Contract(
+        "fx",
+        {
+            "currency": ColumnSpec(
+                "string", allowed=["USD", "EUR", "it's"], regex=Check("^[A-Z]{3}$", mostly=0.5)
+            ),
+            "country": ColumnSpec("string", allowed=["US", "GB", "FR"], regex="^[A-Z]{2}$"),
+        },
+    )
+
+    grouped = contract.validate(data, now_ms=NOW_MS)
+    monkeypatch.setattr(engine, "_FEW_DISTINCT", -1)  # every column judged row by row
+    per_row = contract.validate(data, now_ms=NOW_MS)
+
+    assert grouped.results == per_row.results
+    counts = {r.rule_id: r.failing_rows for r in grouped.results if r.kind in ("allowed", "regex")}
+    assert counts == {
+        "columns.currency.allowed": 100,
+        "columns.currency.regex": 150,
+        "columns.country.allowed": 100,
+        "columns.country.regex": 50,
+    }
