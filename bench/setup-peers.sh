@@ -18,6 +18,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
+# Great Expectations (bench/contracts.py) sends usage statistics unless this is off.
+export GX_ANALYTICS_ENABLED=false
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 "$venv/bin/python" -m pip check >&2
 echo "$want" >"$stamp"
