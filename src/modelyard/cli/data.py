@@ -152,7 +152,7 @@ def list_datasets(ctx: typer.Context, as_json: JsonOption = False) -> None:
             info.name,
             info.latest_version,
             info.num_versions,
-            info.num_rows,
+            None if info.num_rows is None else f"{info.num_rows:,}",
             info.num_columns,
             _size(info.size_bytes),
             ", ".join(f"{tag}→{number}" for tag, number in info.tags.items()) or "—",
@@ -184,27 +184,31 @@ def show(ctx: typer.Context, ref: RefArgument, as_json: JsonOption = False) -> N
     ]
     for key, value in details:
         console.print(f"  {key:<12} {value}")
-    rendered = table(
-        "Columns",
-        ["column", "type", "nulls", "min", "max", "mean", "distinct"],
-        [],
-        no_wrap=["column", "type"],
-    )
+    rows: list[list[object]] = []
     for column in version.schema:
         stats = version.summary.get(column.name)
         if stats is None:
-            rendered.add_row(column.name, column.type, "—", "—", "—", "—", "—")
+            rows.append([column.name, column.type, None, None, None, None, None])
             continue
-        rendered.add_row(
-            column.name,
-            column.type,
-            cell(stats.null_count),
-            cell(stats.min),
-            cell(stats.max),
-            cell(stats.mean),
-            cell(stats.approx_distinct),
+        rows.append(
+            [
+                column.name,
+                column.type,
+                stats.null_count,
+                stats.min,
+                stats.max,
+                stats.mean,
+                stats.approx_distinct,
+            ]
         )
-    console.print(rendered)
+    console.print(
+        table(
+            "Columns",
+            ["column", "type", "nulls", "min", "max", "mean", "distinct (≈)"],
+            rows,
+            no_wrap=["column", "type"],
+        )
+    )
     if len(versions) > 1:
         console.print(
             table(
@@ -494,9 +498,9 @@ def print_compatibility(result: CompatibilityReport) -> None:
     rendered = table(f"Contract changes: {verdict}", ["change", "column", "detail", "breaking"], [])
     for change in sorted(result.changes, key=lambda change: not change.is_breaking):
         rendered.add_row(
-            change.kind,
-            change.column or "—",
-            change.detail,
+            Text(change.kind),
+            Text(change.column or "—"),
+            Text(change.detail),
             Text("yes", style="bold red") if change.is_breaking else Text("no", style="green"),
         )
     console.print(rendered)
