@@ -234,3 +234,20 @@ def test_json_output_is_one_document(data: Cli, tmp_path: Path) -> None:
     added = data("add", "payments", _good(tmp_path), "--json")
 
     assert json.loads(added.out)["version"]["num_rows"] == 4
+
+
+def test_show_prints_arrow_types_verbatim(data: Cli, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    when = pa.array([datetime(2026, 1, 1, tzinfo=UTC)] * 2, pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"event_time": when, "n": [1, 2]}), tmp_path / "t.parquet")
+    data("add", "events", tmp_path / "t.parquet")
+
+    shown = data("show", "events")
+    listed = data("ls")
+
+    assert shown.code == 0
+    assert "│ event_time │ timestamp[us, tz=UTC] │" in shown.out
+    assert "events/1: 2 rows, 2 columns" in shown.out
+    assert listed.code == 0
+    assert "│ events │ 1      │ 1        │ 2    │ 2    │" in listed.out
