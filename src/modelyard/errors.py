@@ -13,13 +13,16 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── AliasNotFoundError              a model has no such alias
     │   ├── DatasetNotFoundError            no dataset of that name
     │   ├── DatasetVersionNotFoundError     a dataset has no such version or tag
-    │   └── ContractNotFoundError           no stored contract of that name or version
+    │   ├── ContractNotFoundError           no stored contract of that name or version
+    │   ├── FeatureViewNotFoundError        no applied feature view or entity of that name
+    │   └── FeatureNotFoundError            a "view:feature" reference names no feature
     ├── ConflictError
     │   ├── ExperimentExistsError           the name is taken
     │   ├── ParamConflictError              a param logged again with another value
     │   ├── ArtifactExistsError             a run's artifact path logged again, other content
     │   ├── RegisteredModelExistsError      the model name is taken
     │   ├── ModelVersionExistsError         that artifact is already a version of the model
+    │   ├── BreakingFeatureChangeError      a feature retyped or removed in place
     │   └── PromotionConflictError          production changed while the gates ran
     ├── InvalidInputError
     │   ├── InvalidMetricValueError         a metric value that is not a real number
@@ -32,12 +35,16 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── UntrustedPickleError            only pickle could store it, and trust=False
     │   ├── FlavorNotInstalledError         a stored model's library is missing here
     │   ├── InvalidDatasetSourceError       a dataset source missing, unsupported, corrupt, empty
-    │   └── InvalidContractError            a contract that does not parse (line and key named)
+    │   ├── InvalidContractError            a contract that does not parse (line and key named)
+    │   ├── InvalidFeatureDefinitionError   an entity or feature view that does not parse
+    │   └── InvalidEntityFrameError         an entity frame without its keys or timestamps
     ├── ContractViolation                   data that breaks a declared contract
     │   ├── SignatureMismatchError          model input missing, extra or mistyped column
     │   ├── PromotionBlockedError           a promotion gate failed
     │   ├── DataContractViolation           data fails error rules of a data contract
-    │   └── IncompatibleContractError       a new contract version breaks the old one
+    │   ├── IncompatibleContractError       a new contract version breaks the old one
+    │   ├── FeaturePushRejectedError        pushed rows that do not match the view's schema
+    │   └── FeatureParityError              online values differ from offline ones
     ├── InvalidTransitionError
     │   ├── RunNotActiveError               writing to a run that has ended
     │   ├── ExperimentArchivedError         starting a run in an archived experiment
@@ -49,7 +56,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     ├── BackendUnavailableError
     │   ├── DatabaseUnavailableError        the metadata database cannot be reached
     │   ├── SchemaOutdatedError             the database schema is newer than this code
-    │   └── ArtifactStoreUnavailableError   the artifact store cannot be reached
+    │   ├── ArtifactStoreUnavailableError   the artifact store cannot be reached
+    │   └── OnlineStoreUnavailableError     the online feature store cannot be reached
     └── OverloadedError                     a bounded queue is full; retry later
 
 Interfaces map families to exit codes and HTTP statuses (see ../shared/STYLE.md); a message
@@ -285,6 +293,29 @@ class ContractNotFoundError(NotFoundError):
         super().__init__(f"no {what}{_did_you_mean(self.suggestions)} in this workspace")
 
 
+class FeatureViewNotFoundError(NotFoundError):
+    """No feature view (or entity) of that name has been applied."""
+
+    code = "feature_view_not_found"
+
+    def __init__(self, view: str, existing: list[str], kind: str = "feature view") -> None:
+        self.view, self.kind = view, kind
+        self.suggestions = close_matches(view, existing)
+        super().__init__(
+            f'no {kind} "{view}"{_did_you_mean(self.suggestions)}; see `modelyard features plan`'
+        )
+
+
+class FeatureNotFoundError(NotFoundError):
+    """A feature reference ("view:feature") names no applied feature."""
+
+    code = "feature_not_found"
+
+    def __init__(self, reference: str, suggestions: list[str]) -> None:
+        self.reference, self.suggestions = reference, suggestions
+        super().__init__(f'no feature "{reference}"{_did_you_mean(suggestions)}')
+
+
 # ------------------------------------------------------------------------- conflicts
 
 
@@ -349,6 +380,20 @@ class ModelVersionExistsError(ConflictError):
         )
 
 
+class BreakingFeatureChangeError(ConflictError):
+    """Applying a definition would change a feature's type or remove it in place."""
+
+    code = "breaking_feature_change"
+
+    def __init__(self, view: str, changes: list[str]) -> None:
+        self.view, self.changes = view, changes
+        super().__init__(
+            f'applying feature view "{view}" would break its consumers: '
+            + "; ".join(changes)
+            + " — add a new feature or view instead, or pass allow_breaking (--allow-breaking)"
+        )
+
+
 class PromotionConflictError(ConflictError):
     """Another promotion changed production while this one's gates were evaluated."""
 
@@ -387,6 +432,28 @@ class InvalidContractError(InvalidInputError):
         where = f"{source}, line {line}" if line is not None else source
         at = f" at {key}" if key else ""
         super().__init__(f"invalid contract {where}{at}: {reason}")
+
+
+class InvalidFeatureDefinitionError(InvalidInputError):
+    """An entity or feature view definition that does not parse or is inconsistent."""
+
+    code = "invalid_feature_definition"
+
+    def __init__(self, source: str, key: str, reason: str, line: int | None = None) -> None:
+        self.source, self.key, self.reason, self.line = source, key, reason, line
+        where = f"{source}, line {line}" if line is not None else source
+        at = f" at {key}" if key else ""
+        super().__init__(f"invalid feature definition {where}{at}: {reason}")
+
+
+class InvalidEntityFrameError(InvalidInputError):
+    """An entity frame for training data or lookups that lacks a key or has bad timestamps."""
+
+    code = "invalid_entity_frame"
+
+    def __init__(self, column: str, reason: str) -> None:
+        self.column, self.reason = column, reason
+        super().__init__(f'entity frame column "{column}": {reason}')
 
 
 class InvalidMetricValueError(InvalidInputError):
@@ -558,6 +625,31 @@ class IncompatibleContractError(ContractViolation):
         super().__init__(f"{new} is not backward compatible with {old}: " + "; ".join(breaking))
 
 
+class FeaturePushRejectedError(ContractViolation):
+    """Pushed rows do not match the feature view's schema; nothing was written."""
+
+    code = "feature_push_rejected"
+
+    def __init__(self, view: str, problems: list[str]) -> None:
+        self.view, self.problems = view, problems
+        super().__init__(
+            f'push to feature view "{view}" rejected, nothing written: ' + "; ".join(problems)
+        )
+
+
+class FeatureParityError(ContractViolation):
+    """Online feature values differ from the offline values as of the same time."""
+
+    code = "feature_parity"
+
+    def __init__(self, view: str, mismatches: int, checked: int) -> None:
+        self.view, self.mismatches, self.checked = view, mismatches, checked
+        super().__init__(
+            f'feature view "{view}": {mismatches} of {checked} online values differ from the '
+            "offline values as of the same time (training-serving skew)"
+        )
+
+
 # ------------------------------------------------------------------------- transitions
 
 
@@ -675,6 +767,16 @@ class ArtifactStoreUnavailableError(BackendUnavailableError):
     def __init__(self, root: str, reason: str) -> None:
         self.root, self.reason = root, reason
         super().__init__(f"cannot use the artifact store {root}: {reason}")
+
+
+class OnlineStoreUnavailableError(BackendUnavailableError):
+    """The online feature store cannot be reached or written."""
+
+    code = "online_store_unavailable"
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url, self.reason = url, reason
+        super().__init__(f"cannot use the online store {url}: {reason}; nothing was written")
 
 
 def all_error_classes() -> list[type[ModelyardError]]:

@@ -16,6 +16,7 @@ from modelyard.errors import (
     ArtifactStoreUnavailableError,
     BackendUnavailableError,
     BlobNotFoundError,
+    BreakingFeatureChangeError,
     ContractNotFoundError,
     ContractViolation,
     CorruptBlobError,
@@ -28,11 +29,17 @@ from modelyard.errors import (
     ExperimentArchivedError,
     ExperimentExistsError,
     ExperimentNotFoundError,
+    FeatureNotFoundError,
+    FeatureParityError,
+    FeaturePushRejectedError,
+    FeatureViewNotFoundError,
     FlavorNotInstalledError,
     IncompatibleContractError,
     InvalidContractError,
     InvalidDatasetSourceError,
     InvalidDigestError,
+    InvalidEntityFrameError,
+    InvalidFeatureDefinitionError,
     InvalidFilterError,
     InvalidMetricValueError,
     InvalidNameError,
@@ -42,6 +49,7 @@ from modelyard.errors import (
     ModelVersionNotFoundError,
     ModelyardError,
     NoRollbackTargetError,
+    OnlineStoreUnavailableError,
     OverloadedError,
     ParamConflictError,
     PromotionBlockedError,
@@ -341,6 +349,60 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         "dataset tx/2 cannot be read: bad footer; run `modelyard data show tx/2` and add the "
         "data again",
         {"dataset": "tx", "version": 2, "reason": "bad footer"},
+    ),
+    (
+        FeatureViewNotFoundError,
+        {"view": "customer_stat", "existing": ["customer_stats"], "kind": "feature view"},
+        'no feature view "customer_stat" (did you mean "customer_stats"?); '
+        "see `modelyard features plan`",
+        {"view": "customer_stat", "kind": "feature view", "suggestions": ["customer_stats"]},
+    ),
+    (
+        FeatureNotFoundError,
+        {"reference": "customer_stats:txn_cnt_7d", "suggestions": ["customer_stats:txn_count_7d"]},
+        'no feature "customer_stats:txn_cnt_7d" (did you mean "customer_stats:txn_count_7d"?)',
+        {"reference": "customer_stats:txn_cnt_7d", "suggestions": ["customer_stats:txn_count_7d"]},
+    ),
+    (
+        InvalidFeatureDefinitionError,
+        {"source": "f.yaml", "key": "views.stats.ttl", "reason": "not a duration", "line": 7},
+        "invalid feature definition f.yaml, line 7 at views.stats.ttl: not a duration",
+        {"source": "f.yaml", "key": "views.stats.ttl", "reason": "not a duration", "line": 7},
+    ),
+    (
+        InvalidEntityFrameError,
+        {"column": "customer_id", "reason": "missing (the join key of entity customer)"},
+        'entity frame column "customer_id": missing (the join key of entity customer)',
+        {"column": "customer_id", "reason": "missing (the join key of entity customer)"},
+    ),
+    (
+        BreakingFeatureChangeError,
+        {"view": "stats", "changes": ["txn_count_7d retyped int64 -> float64"]},
+        'applying feature view "stats" would break its consumers: txn_count_7d retyped int64 '
+        "-> float64 — add a new feature or view instead, or pass allow_breaking "
+        "(--allow-breaking)",
+        {"view": "stats", "changes": ["txn_count_7d retyped int64 -> float64"]},
+    ),
+    (
+        FeaturePushRejectedError,
+        {"view": "stats", "problems": ["amount: expected float64, got string"]},
+        'push to feature view "stats" rejected, nothing written: amount: expected float64, '
+        "got string",
+        {"view": "stats", "problems": ["amount: expected float64, got string"]},
+    ),
+    (
+        FeatureParityError,
+        {"view": "stats", "mismatches": 3, "checked": 1000},
+        'feature view "stats": 3 of 1000 online values differ from the offline values as of '
+        "the same time (training-serving skew)",
+        {"view": "stats", "mismatches": 3, "checked": 1000},
+    ),
+    (
+        OnlineStoreUnavailableError,
+        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused"},
+        "cannot use the online store redis://127.0.0.1:1/0: connection refused; nothing was "
+        "written",
+        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused"},
     ),
 ]
 CASE_IDS = [case[0].__name__ for case in LEAF_CASES]

@@ -325,3 +325,39 @@ validation_reports = Table(
     Index(None, "dataset_version_id", "created_at_ms"),
     Index(None, "run_id"),
 )
+
+# ------------------------------------------------------------------ feature store
+
+# Immutable: one row per distinct definition of an entity or feature view (digest of its
+# canonical form); the newest version of a name is the applied one.
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(32), nullable=False),  # "entity" | "feature_view"
+    Column("name", String(128), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON of the definition
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("kind", "name", "version"),
+    UniqueConstraint("kind", "name", "digest"),
+)
+
+# One row per materialization (or push) into the online store: the incremental watermark and
+# the freshness of each view.
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("view", String(128), nullable=False),
+    Column("view_version", BigInteger, nullable=False),
+    Column("store", String(256), nullable=False),
+    Column("start_ms", BigInteger, nullable=True),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("newest_event_ms", BigInteger, nullable=True),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("finished_at_ms", BigInteger, nullable=False),
+    Index(None, "view", "finished_at_ms"),
+)
