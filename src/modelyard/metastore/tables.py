@@ -328,8 +328,9 @@ validation_reports = Table(
 
 # ------------------------------------------------------------------ feature store
 
-# Immutable: one row per distinct definition of an entity or feature view (digest of its
-# canonical form); the newest version of a name is the applied one.
+# Immutable: one row per applied definition of an entity or feature view (digest of its
+# canonical form); the newest version of a name is the applied one. A digest may come back as a
+# later version (reverting a change).
 feature_definitions = Table(
     "feature_definitions",
     metadata,
@@ -341,7 +342,7 @@ feature_definitions = Table(
     Column("body", Text, nullable=False),  # canonical JSON of the definition
     Column("created_at_ms", BigInteger, nullable=False),
     UniqueConstraint("kind", "name", "version"),
-    UniqueConstraint("kind", "name", "digest"),
+    Index(None, "kind", "name", "digest"),
 )
 
 # One row per materialization (or push) into the online store: the incremental watermark and

@@ -33,9 +33,11 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "kind", "name", "version", name="uq_feature_definitions_kind_name_version"
         ),
-        sa.UniqueConstraint(
-            "kind", "name", "digest", name="uq_feature_definitions_kind_name_digest"
-        ),
+    )
+    op.create_index(
+        "ix_feature_definitions_kind_name_digest",
+        "feature_definitions",
+        ["kind", "name", "digest"],
     )
     op.create_table(
         "feature_materializations",
