@@ -294,7 +294,8 @@ def _output_names(
 # ---------------------------------------------------------------------- sources and joins
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
+    """Return ``identifier`` as a DuckDB identifier: in double quotes, inner quotes doubled."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
@@ -302,7 +303,8 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _source_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: DatasetStore) -> str:
+def source_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: DatasetStore) -> str:
+    """Return the SQL relation of the view's source (registering views of SQL sources' datasets)."""
     source = view.source
     if isinstance(source, DatasetSource):
         version = datasets.get(source.name, source.version)
@@ -315,7 +317,7 @@ def _source_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: Da
     for alias, ref in source.datasets.items():
         path = datasets.get(ref).path
         conn.execute(
-            f"CREATE OR REPLACE TEMP VIEW {_quote(alias)} AS "
+            f"CREATE OR REPLACE TEMP VIEW {quote_identifier(alias)} AS "
             f"SELECT * FROM read_parquet({_literal(str(path))})"
         )
     return f"({source.query})"
@@ -332,7 +334,7 @@ def _retrieve(
     assert isinstance(view, FeatureView)
     owner = f'feature view "{view.name}"'
     try:
-        source = _source_sql(conn, view, datasets)
+        source = source_sql(conn, view, datasets)
         described = conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as error:
         raise InvalidFeatureDefinitionError(owner, "source", f"cannot be read: {error}") from error
@@ -350,12 +352,12 @@ def _retrieve(
                 owner, key, f"its source has no column {column!r}{did_you_mean}"
             )
     result: dict[tuple[str, str], pa.ChunkedArray] = {}
-    key_list = ", ".join(_quote(key) for key in keys)
+    key_list = ", ".join(quote_identifier(key) for key in keys)
     rows = (
-        f"SELECT {key_list}, epoch_ns({_quote(view.timestamp_field)}) AS __ts, * "
+        f"SELECT {key_list}, epoch_ns({quote_identifier(view.timestamp_field)}) AS __ts, * "
         f"EXCLUDE ({key_list}) FROM {source}"
     )
-    on_keys = " AND ".join(f"e.{_quote(key)} = f.{_quote(key)}" for key in keys)
+    on_keys = " AND ".join(f"e.{quote_identifier(key)} = f.{quote_identifier(key)}" for key in keys)
     try:
         if plain:
             result.update(_latest_values(conn, view, plain, rows, on_keys))
@@ -379,7 +381,7 @@ def _latest_values(
     selected = []
     for position, item in enumerate(plain):
         name, dtype = item.name, item.dtype
-        value = f"f.{_quote(name)}"
+        value = f"f.{quote_identifier(name)}"
         if dtype in _DUCKDB_TYPES:
             value = f"CAST({value} AS {_DUCKDB_TYPES[dtype]})"
         if ttl_ms is not None:
@@ -410,7 +412,7 @@ def _windowed_values(
         column, function, window_ms = item.column, item.function, item.window_ms
         longest = max(longest, window_ms)
         inside = f"FILTER (WHERE f.__ts > e.__ts - {window_ms * _NS_PER_MS})"
-        value = f"f.{_quote(column)}"
+        value = f"f.{quote_identifier(column)}"
         if function == "count":
             expression = f"count({value}) {inside}"
         elif function == "mean":

@@ -1,0 +1,135 @@
+"""The rows a materialization loads into the online store: each entity's values as of a time.
+
+The values come from the same point-in-time retrieval that builds training data
+(:func:`modelyard.features.offline.historical`), asked for every entity of the view at the
+materialization's end time, so what is served online is by construction what training would
+have seen at that moment; :mod:`modelyard.features.parity` checks that it stays so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from modelyard.datasets import DatasetStore
+from modelyard.errors import InvalidFeatureDefinitionError
+from modelyard.features.definitions import FeatureView
+from modelyard.features.offline import historical, quote_identifier, source_sql
+from modelyard.features.registry import AppliedView, FeatureRegistry
+
+# Entities are computed and written in chunks, so memory stays bounded by the chunk.
+CHUNK_ROWS = 50_000
+_EVENT = "__modelyard_event_ms"
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializedChunk:
+    """One chunk of a view's entities: their keys, newest event time and feature values."""
+
+    keys: list[tuple[object, ...]]
+    event_ms: list[int]
+    values: pa.Table  # one column per output of the view, one row per key
+
+    @property
+    def num_rows(self) -> int:
+        """How many entities the chunk holds."""
+        return len(self.keys)
+
+
+def join_keys(registry: FeatureRegistry, view: FeatureView) -> list[str]:
+    """The view's join keys, entity by entity, without repeats."""
+    keys: list[str] = []
+    for name in view.entities:
+        for key in registry.entity(name).definition.join_keys:
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def feature_view(applied: AppliedView) -> FeatureView:
+    """The applied view's definition, which must be a (materializable) feature view.
+
+    Raises:
+        InvalidFeatureDefinitionError: an on-demand view (it is computed at request time).
+    """
+    if not isinstance(applied.definition, FeatureView):
+        raise InvalidFeatureDefinitionError(
+            f'feature view "{applied.name}"',
+            "",
+            "an on-demand view is computed at request time and is not materialized",
+        )
+    return applied.definition
+
+
+def latest_chunks(
+    applied: AppliedView,
+    *,
+    registry: FeatureRegistry,
+    datasets: DatasetStore,
+    end_ms: int,
+    start_ms: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[MaterializedChunk]:
+    """Compute, for every entity with an event in ``(start_ms, end_ms]`` (every event up to
+    ``end_ms`` when ``start_ms`` is None), its feature values as of ``end_ms``.
+
+    Args:
+        applied: the view to materialize (its applied version).
+        registry: where its entities are applied.
+        datasets: where dataset sources are read.
+        end_ms: the time the values are taken at (epoch milliseconds, UTC).
+        start_ms: only entities with a newer event than this (incremental materialization).
+        progress: called with (entities done, entities in all) after each chunk.
+
+    Returns:
+        The chunks, in a stable order of the entity keys.
+
+    Raises:
+        InvalidFeatureDefinitionError: an on-demand view, or a source that cannot be read.
+    """
+    view = feature_view(applied)
+    keys = join_keys(registry, view)
+    quoted = ", ".join(quote_identifier(key) for key in keys)
+    ts = quote_identifier(view.timestamp_field)
+    with duckdb.connect() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        where = f"epoch_ms({ts}::TIMESTAMP) <= {int(end_ms)}"
+        if start_ms is not None:
+            where += f" AND epoch_ms({ts}::TIMESTAMP) > {int(start_ms)}"
+        source = source_sql(conn, view, datasets)
+        try:
+            entities = conn.sql(
+                f"SELECT {quoted}, max(epoch_ms({ts}::TIMESTAMP)) AS {_EVENT} "
+                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY ALL"
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidFeatureDefinitionError(
+                f'feature view "{view.name}"', "source", f"cannot be read: {exc}"
+            ) from exc
+    # An entity with a new event gets its values as of end_ms, which take every event up to
+    # end_ms into account, not only the new ones. Windowed values of entities without new
+    # events are not recomputed by an incremental run: they age until the next full one.
+    at = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
+    features = [f"{view.name}:{name}" for name in view.output_names]
+    chunks: list[MaterializedChunk] = []
+    for offset in range(0, entities.num_rows, CHUNK_ROWS):
+        part = entities.slice(offset, CHUNK_ROWS)
+        frame = part.select(keys).append_column(
+            "event_timestamp", pa.array([at] * part.num_rows, pa.timestamp("ms", tz="UTC"))
+        )
+        values = historical(frame, features, registry=registry, datasets=datasets)
+        columns = [part.column(key).to_pylist() for key in keys]
+        chunks.append(
+            MaterializedChunk(
+                keys=list(zip(*columns, strict=True)),
+                event_ms=[int(value) for value in part.column(_EVENT).to_pylist()],
+                values=values.select(list(view.output_names)),
+            )
+        )
+        if progress is not None:
+            progress(min(offset + CHUNK_ROWS, entities.num_rows), entities.num_rows)
+    return chunks
