@@ -35,6 +35,8 @@ class Settings:
         metrics_max_buffer: points held in memory at most; log_metric waits beyond it.
         capture_environment: record git, Python, packages, host, user, command on each run.
         s3_endpoint_url: endpoint of an S3-compatible store (MinIO, a local test server).
+        online_store: the online feature store: ``redis://…``, ``sqlite:///…`` or a path
+            (default: ``online.db`` in the workspace directory).
     """
 
     home: Path | None
@@ -46,6 +48,7 @@ class Settings:
     metrics_max_buffer: int = 1_000_000
     capture_environment: bool = True
     s3_endpoint_url: str | None = None
+    online_store: str | None = None
 
     @property
     def redacted_db_url(self) -> str:
@@ -62,6 +65,7 @@ _TUNABLES: dict[str, type] = {
     "metrics_max_buffer": int,
     "capture_environment": bool,
     "s3_endpoint_url": str,
+    "online_store": str,
 }
 
 

@@ -12,7 +12,10 @@ from modelyard.artifacts import ArtifactStore, open_store
 from modelyard.clock import SYSTEM_CLOCK, Clock
 from modelyard.contracts import ContractStore
 from modelyard.datasets import DatasetStore
-from modelyard.errors import DatabaseUnavailableError
+from modelyard.errors import DatabaseUnavailableError, OnlineStoreUnavailableError
+from modelyard.features.online import OnlineStore, open_online_store
+from modelyard.features.registry import FeatureRegistry
+from modelyard.features.store import FeatureStore
 from modelyard.metastore import Metastore, connect, upgrade
 from modelyard.registry import LineageNode, ModelRegistry
 from modelyard.settings import Settings, default_home, load_settings
@@ -39,6 +42,7 @@ class Workspace:
         runs: get, search, compare runs; metric history; artifacts.
         datasets: dataset versions (add, get, diff, tag, check out; readers record lineage).
         contracts: data contracts (register, validate and store reports).
+        features: the feature store (definitions, training data, online store, parity).
         models: the model registry (register, load, promote, roll back, lineage, cards).
         artifacts: the content-addressed blob store.
     """
@@ -55,6 +59,14 @@ class Workspace:
         self.runs: RunCatalog = self._tracker.runs
         self.datasets = DatasetStore(metastore, store, clock, _cache_dir(settings, "datasets"))
         self.contracts = ContractStore(metastore, clock)
+        self.features = FeatureStore(
+            FeatureRegistry(metastore, clock, self.datasets),
+            self.datasets,
+            metastore,
+            clock,
+            online=lambda: _open_online(settings),
+            pushed_dir=None if settings.home is None else settings.home / "features" / "pushed",
+        )
         self.models = ModelRegistry(
             metastore,
             store,
@@ -92,8 +104,9 @@ class Workspace:
         return self.models.lineage(subject)
 
     def close(self) -> None:
-        """Write pending metrics and release database connections."""
+        """Write pending metrics and release database and online-store connections."""
         self._tracker.close()
+        self.features.close()
         self.metastore.dispose()
 
     def __enter__(self) -> Workspace:
@@ -109,6 +122,17 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace(db={self.metastore.redacted_url!r}, artifacts={self.artifacts.root!r})"
+
+
+def _open_online(settings: Settings) -> OnlineStore:
+    """The online store of the settings: ``online_store``, else ``online.db`` in the home."""
+    if settings.online_store is not None:
+        return open_online_store(settings.online_store)
+    if settings.home is None:
+        raise OnlineStoreUnavailableError(
+            "(none)", "this workspace has no directory; set online_store (MODELYARD_ONLINE_STORE)"
+        )
+    return open_online_store(settings.home / "online.db")
 
 
 def open_workspace(

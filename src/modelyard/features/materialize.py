@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -72,6 +73,7 @@ def latest_chunks(
     datasets: DatasetStore,
     end_ms: int,
     start_ms: int | None = None,
+    pushed_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[MaterializedChunk]:
     """Compute, for every entity with an event in ``(start_ms, end_ms]`` (every event up to
@@ -83,6 +85,7 @@ def latest_chunks(
         datasets: where dataset sources are read.
         end_ms: the time the values are taken at (epoch milliseconds, UTC).
         start_ms: only entities with a newer event than this (incremental materialization).
+        pushed_dir: where rows pushed to views are kept (part of their sources).
         progress: called with (entities done, entities in all) after each chunk.
 
     Returns:
@@ -100,7 +103,7 @@ def latest_chunks(
         where = f"epoch_ms({ts}::TIMESTAMP) <= {int(end_ms)}"
         if start_ms is not None:
             where += f" AND epoch_ms({ts}::TIMESTAMP) > {int(start_ms)}"
-        source = source_sql(conn, view, datasets)
+        source = source_sql(conn, view, datasets, pushed_dir)
         try:
             entities = conn.sql(
                 f"SELECT {quoted}, max(epoch_ms({ts}::TIMESTAMP)) AS {_EVENT} "
@@ -121,7 +124,9 @@ def latest_chunks(
         frame = part.select(keys).append_column(
             "event_timestamp", pa.array([at] * part.num_rows, pa.timestamp("ms", tz="UTC"))
         )
-        values = historical(frame, features, registry=registry, datasets=datasets)
+        values = historical(
+            frame, features, registry=registry, datasets=datasets, pushed_dir=pushed_dir
+        )
         columns = [part.column(key).to_pylist() for key in keys]
         chunks.append(
             MaterializedChunk(

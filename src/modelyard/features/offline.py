@@ -88,6 +88,7 @@ def historical(
     datasets: DatasetStore,
     full_feature_names: bool = False,
     timestamp_column: str = DEFAULT_TIMESTAMP_COLUMN,
+    pushed_dir: Path | None = None,
 ) -> pa.Table:
     """Return the entity frame with, per row, each feature's value as of the row's event time.
 
@@ -101,6 +102,8 @@ def historical(
         full_feature_names: name the feature columns ``<view>__<feature>`` instead of
             ``<feature>``.
         timestamp_column: the entity frame's event-time column.
+        pushed_dir: where rows pushed to views are kept (``<dir>/<view>/*.parquet``); they
+            count as part of their view's source.
 
     Returns:
         An Arrow table: the entity frame's columns as given, then one column per feature in
@@ -150,12 +153,12 @@ def historical(
             )
             conn.register(_ENTITY_TABLE, frame)
             try:
-                values.update(_retrieve(conn, request, keys, datasets))
+                values.update(_retrieve(conn, request, keys, datasets, pushed_dir))
             finally:
                 conn.unregister(_ENTITY_TABLE)
             _report(request.applied)
     for applied in on_demand.values():
-        values.update(_on_demand(applied, entities, values))
+        values.update(on_demand_values(applied, entities, values))
         _report(applied)
     result = entities
     for item, name in zip(resolved, names, strict=True):
@@ -303,8 +306,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def source_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: DatasetStore) -> str:
-    """Return the SQL relation of the view's source (registering views of SQL sources' datasets)."""
+def source_sql(
+    conn: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    datasets: DatasetStore,
+    pushed_dir: Path | None = None,
+) -> str:
+    """Return the SQL relation of the view's source (registering views of SQL sources' datasets),
+    with the rows pushed to the view under ``pushed_dir`` appended (columns matched by name)."""
+    base = _base_sql(conn, view, datasets)
+    pushed = sorted((pushed_dir / view.name).glob("*.parquet")) if pushed_dir is not None else []
+    if not pushed:
+        return base
+    files = ", ".join(_literal(str(path)) for path in pushed)
+    return f"(SELECT * FROM {base} UNION ALL BY NAME SELECT * FROM read_parquet([{files}]))"
+
+
+def _base_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: DatasetStore) -> str:
     source = view.source
     if isinstance(source, DatasetSource):
         version = datasets.get(source.name, source.version)
@@ -328,13 +346,14 @@ def _retrieve(
     request: _ViewRequest,
     keys: list[str],
     datasets: DatasetStore,
+    pushed_dir: Path | None,
 ) -> dict[tuple[str, str], pa.ChunkedArray]:
     applied = request.applied
     view = applied.definition
     assert isinstance(view, FeatureView)
     owner = f'feature view "{view.name}"'
     try:
-        source = source_sql(conn, view, datasets)
+        source = source_sql(conn, view, datasets, pushed_dir)
         described = conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as error:
         raise InvalidFeatureDefinitionError(owner, "source", f"cannot be read: {error}") from error
@@ -438,11 +457,13 @@ def _windowed_values(
 # ---------------------------------------------------------------------- on-demand views
 
 
-def _on_demand(
+def on_demand_values(
     applied: AppliedView,
     entities: pa.Table,
     values: Mapping[tuple[str, str], pa.ChunkedArray],
 ) -> dict[tuple[str, str], pa.ChunkedArray]:
+    """Run an on-demand view's function over its inputs: ``values`` of features (keyed by
+    (view, feature)) and request fields, the columns of ``entities``; one row per entity row."""
     view = applied.definition
     assert isinstance(view, OnDemandFeatureView)
     owner = f'on-demand feature view "{view.name}"'

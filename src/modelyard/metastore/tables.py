@@ -353,6 +353,7 @@ feature_materializations = Table(
     Column("id", ID, primary_key=True),
     Column("view", String(128), nullable=False),
     Column("view_version", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # "materialize" | "push"
     Column("store", String(256), nullable=False),
     Column("start_ms", BigInteger, nullable=True),
     Column("end_ms", BigInteger, nullable=False),

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("id", ID, nullable=False),
         sa.Column("view", sa.String(128), nullable=False),
         sa.Column("view_version", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("store", sa.String(256), nullable=False),
         sa.Column("start_ms", sa.BigInteger(), nullable=True),
         sa.Column("end_ms", sa.BigInteger(), nullable=False),
