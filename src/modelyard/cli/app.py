@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from modelyard import __version__
-from modelyard.cli import data, db, demo, experiments, models, runs
+from modelyard.cli import data, db, demo, experiments, features, models, runs
 from modelyard.cli.exitcodes import BUG, exit_code_for
 from modelyard.cli.render import console, errors, print_json
 from modelyard.cli.state import state_of
@@ -30,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(features.app, name="features")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")

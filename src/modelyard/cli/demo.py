@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from modelyard.cli.data import print_compatibility, print_diff, print_validation
+from modelyard.cli.features import print_online, print_parity
 from modelyard.cli.models import lineage_tree, print_report
 from modelyard.cli.render import cell, console, print_json, table
 from modelyard.errors import InvalidInputError
@@ -95,6 +96,19 @@ def _show(result: DemoResult, home: Path | None) -> None:
     )
     console.print(lineage_tree(result.lineage), soft_wrap=False)
     console.print(
+        f"\nThe models read {len(result.feature_refs)} point-in-time features "
+        "(the activity before each transaction, never after): "
+        + ", ".join(ref.split(":", 1)[1] for ref in result.feature_refs)
+    )
+    for loaded in result.materializations:
+        console.print(
+            f"[green]✓[/] materialized {loaded.view}/{loaded.version}: {loaded.rows:,} "
+            f"entities → {loaded.store} in {loaded.seconds:.2f}s"
+        )
+    print_parity(result.parity)
+    console.print("Online lookup for the last transaction's customer and merchant:")
+    print_online(result.online, [result.online_entity])
+    console.print(
         "\nThe payments team renames [bold]amount[/] to [bold]amount_usd[/], and a burst of "
         f"transactions arrives without a country. The new export is {result.changed_dataset}:"
     )
@@ -134,6 +148,8 @@ def _show(result: DemoResult, home: Path | None) -> None:
         console.print(f"  modelyard -w {home} models show fraud")
         console.print(f"  modelyard -w {home} models card {result.promotion.version.reference}")
         console.print(f"  modelyard -w {home} models history fraud")
+        console.print(f"  modelyard -w {home} features ls")
+        console.print(f"  modelyard -w {home} features parity customer_activity --sample 1000")
         console.print(f"  modelyard -w {home} data show {result.changed_dataset}")
         console.print(f"  modelyard -w {home} data diff {result.dataset} {result.changed_dataset}")
         console.print(

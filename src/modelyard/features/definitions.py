@@ -212,10 +212,13 @@ class Aggregation:
 
 @dataclass(frozen=True, slots=True)
 class DatasetSource:
-    """A modelyard dataset: its latest version at retrieval time, unless ``version`` pins one."""
+    """A modelyard dataset: its latest version at retrieval time, unless ``version`` pins one
+    or ``tag`` follows one (``tag="validated"`` reads ``name@validated``, the version a data
+    contract let through)."""
 
     name: str
     version: int | None = None
+    tag: str | None = None
 
     def __post_init__(self) -> None:
         owner = f'dataset source "{self.name}"'
@@ -224,10 +227,24 @@ class DatasetSource:
             isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1
         ):
             raise _fail(owner, "source.version", f"{self.version!r} is not a version number >= 1")
+        if self.tag is not None:
+            _check_name(owner, "source.tag", self.tag)
+            if self.version is not None:
+                raise _fail(owner, "source.tag", "give a version or a tag, not both")
+
+    @property
+    def ref(self) -> str:
+        """The dataset reference it reads: ``name``, ``name/version`` or ``name@tag``."""
+        if self.tag is not None:
+            return f"{self.name}@{self.tag}"
+        return self.name if self.version is None else f"{self.name}/{self.version}"
 
     def to_dict(self) -> dict[str, object]:
         """Return the canonical plain form."""
-        return {"type": "dataset", "name": self.name, "version": self.version}
+        plain: dict[str, object] = {"type": "dataset", "name": self.name, "version": self.version}
+        if self.tag is not None:
+            plain["tag"] = self.tag
+        return plain
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,7 +204,7 @@ class _Reader:
         if kind is None:
             kind = next((key for key in ("dataset", "parquet", "sql") if key in plain), None)
         allowed = {
-            "dataset": ("dataset", "name", "version"),
+            "dataset": ("dataset", "name", "version", "tag"),
             "parquet": ("parquet", "path"),
             "sql": ("sql", "query", "datasets"),
         }
@@ -219,7 +219,7 @@ class _Reader:
             name = plain.get("dataset", plain.get("name"))
             return self._keyed(
                 parent,
-                lambda: DatasetSource(name, plain.get("version")),  # type: ignore[arg-type]
+                lambda: DatasetSource(name, plain.get("version"), plain.get("tag")),  # type: ignore[arg-type]
             )
         if kind == "parquet":
             location = plain.get("parquet", plain.get("path"))

@@ -325,7 +325,7 @@ def source_sql(
 def _base_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: DatasetStore) -> str:
     source = view.source
     if isinstance(source, DatasetSource):
-        version = datasets.get(source.name, source.version)
+        version = datasets.get(source.ref)
         return f"read_parquet({_literal(str(version.path))})"
     if isinstance(source, ParquetSource):
         location = Path(source.path)

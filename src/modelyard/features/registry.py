@@ -266,7 +266,7 @@ class FeatureRegistry:
     def _check_dataset_columns(self, view: FeatureView, source: DatasetSource) -> None:
         owner = f'feature view "{view.name}"'
         try:
-            columns = set(self._datasets.get(source.name, source.version).columns)
+            columns = set(self._datasets.get(source.ref).columns)
         except (DatasetNotFoundError, DatasetVersionNotFoundError) as error:
             raise InvalidFeatureDefinitionError(owner, "source", str(error)) from error
         wanted = [("timestamp_field", view.timestamp_field)]

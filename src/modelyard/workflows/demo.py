@@ -30,6 +30,12 @@ from modelyard.contracts import (
 )
 from modelyard.datasets import DatasetDiff, DatasetStore
 from modelyard.errors import PromotionBlockedError
+from modelyard.features.store import (
+    FeatureStore,
+    MaterializationResult,
+    OnlineFeatures,
+    ParityReport,
+)
 from modelyard.registry import GateReport, LineageNode, ModelRegistry, PromotionResult
 from modelyard.tracking import ActiveRun, Comparison
 from modelyard.tracking.catalog import RunCatalog
@@ -40,6 +46,7 @@ from modelyard.workflows.fraud_data import (
     generate_transactions,
     time_split,
 )
+from modelyard.workflows.fraud_features import DEFINITIONS, FEATURE_COLUMNS, FEATURE_REFS
 
 EXPERIMENT = "fraud-demo"
 MODEL_NAME = "fraud"
@@ -59,7 +66,12 @@ GATE_RULES = (
 SEED = 42
 ALERT_SHARE = 0.01  # the share of transactions an analyst team can review
 SELECTION_METRIC = "average_precision"
+# The models see the raw transaction and the point-in-time activity features.
+MODEL_FEATURES = (*FEATURES, *FEATURE_COLUMNS)
+PARITY_SAMPLE = 500
 DATASET = "transactions"
+# The tag of the newest version that passed the contract; the feature views read it.
+VALIDATED_TAG = "validated"
 # The contract the payments team publishes for its export; examples/contracts/ links to it.
 CONTRACT_PATH = Path(__file__).with_name("contracts") / "transactions.yaml"
 # The upstream change: a renamed column and a burst of missing countries on the last days.
@@ -76,6 +88,7 @@ class TrackingWorkspace(Protocol):
     models: ModelRegistry
     datasets: DatasetStore
     contracts: ContractStore
+    features: FeatureStore
 
     def lineage(self, subject: str) -> LineageNode:
         """Lineage of a model reference, run or input."""
@@ -130,6 +143,11 @@ class DemoResult:
     changed_validation: ValidationReport
     dataset_diff: DatasetDiff
     contract_changes: CompatibilityReport
+    feature_refs: tuple[str, ...]
+    materializations: tuple[MaterializationResult, ...]
+    parity: ParityReport
+    online_entity: dict[str, object]
+    online: OnlineFeatures
     seconds: float
 
 
@@ -174,9 +192,13 @@ def run_demo(
         step(f"validating {dataset.ref} against contract {contract.name!r}")
         validation = workspace.contracts.validate(contract, dataset)
         validation.raise_for_errors()
+        workspace.datasets.tag(DATASET, dataset.version, VALIDATED_TAG)
         # Train from the stored version, not the generator's frame: the run's lineage records
         # exactly which data the models saw.
-        frame = dataset.to_pandas()
+        step("building point-in-time customer and merchant activity features")
+        workspace.features.apply(DEFINITIONS)
+        raw = dataset.to_pandas()
+        frame = with_features(workspace.features, raw)
         train, test = time_split(frame)
         parent.log_metrics(
             {
@@ -196,7 +218,7 @@ def run_demo(
     workspace.models.add_payload(
         MODEL_NAME,
         "known-transactions",
-        test[list(FEATURES)].head(SMOKE_ROWS),
+        test[list(MODEL_FEATURES)].head(SMOKE_ROWS),
         from_version=promotion.version.reference,
         tolerance=SMOKE_TOLERANCE,
     )
@@ -208,10 +230,22 @@ def run_demo(
         "mix changes; no label for chargebacks older than 90 days.",
     )
     lineage = workspace.lineage(promotion.version.reference)
+    step("materializing the online store and checking it against the offline values")
+    end = frame["event_time"].max().to_pydatetime()
+    materializations = tuple(
+        workspace.features.materialize(view, end=end)
+        for view in ("customer_activity", "merchant_activity")
+    )
+    parity = workspace.features.parity("customer_activity", sample=PARITY_SAMPLE, seed=SEED)
+    online_entity: dict[str, object] = {
+        "customer_id": int(frame["customer_id"].iloc[-1]),
+        "merchant_category": str(frame["merchant_category"].iloc[-1]),
+    }
+    online = workspace.features.online(list(FEATURE_REFS), [online_entity])
     step("an upstream change lands: amount renamed to amount_usd, a burst of missing countries")
     changed = workspace.datasets.add(
         DATASET,
-        upstream_change(frame),
+        upstream_change(raw),
         description="Nightly export after the payments team's schema change.",
     )
     changed_validation = workspace.contracts.validate(contract, changed)
@@ -239,8 +273,33 @@ def run_demo(
         changed_validation=changed_validation,
         dataset_diff=dataset_diff,
         contract_changes=contract_changes,
+        feature_refs=FEATURE_REFS,
+        materializations=materializations,
+        parity=parity,
+        online_entity=online_entity,
+        online=online,
         seconds=time.perf_counter() - started,
     )
+
+
+def with_features(features: FeatureStore, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the activity features to each transaction, as of just before it happened.
+
+    The entity time is the event time less a millisecond, so a transaction never counts
+    itself: at serving time it is not in the online store yet either.
+    """
+    entities = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "merchant_category": frame["merchant_category"].to_numpy(),
+            "event_timestamp": frame["event_time"] - pd.Timedelta(milliseconds=1),
+        }
+    )
+    values = features.historical(entities, list(FEATURE_REFS)).select(list(FEATURE_COLUMNS))
+    combined: pd.DataFrame = pd.concat(
+        [frame.reset_index(drop=True), values.to_pandas().reset_index(drop=True)], axis=1
+    )
+    return combined
 
 
 def upstream_change(frame: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
@@ -268,17 +327,22 @@ def _upstream_contract(contract: Contract) -> Contract:
 
 def _logistic() -> tuple[Any, dict[str, object]]:
     from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     params: dict[str, object] = {"model": "LogisticRegression", "C": 0.5, "max_iter": 300}
-    numeric = [column for column in FEATURES if column not in CATEGORICAL]
+    numeric = [column for column in MODEL_FEATURES if column not in CATEGORICAL]
+    # A window without events has no amount sum: counted as zero spend.
+    numbers = Pipeline(
+        [("fill", SimpleImputer(strategy="constant", fill_value=0.0)), ("scale", StandardScaler())]
+    )
     preprocess = ColumnTransformer(
         [
             ("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
             ("log_amount", FunctionTransformer(np.log1p), ["amount"]),
-            ("numbers", StandardScaler(), numeric),
+            ("numbers", numbers, numeric),
         ]
     )
     model = Pipeline(
@@ -336,24 +400,24 @@ def _train(
     with workspace.start_run(
         EXPERIMENT,
         name=name,
-        params={**params, "features": ",".join(FEATURES), "seed": SEED},
+        params={**params, "features": ",".join(MODEL_FEATURES), "seed": SEED},
         tags={"scenario": "card-fraud", "candidate": name},
         parent=parent,
         seed=SEED,
     ) as run:
         fit_started = time.perf_counter()
-        model.fit(train[list(FEATURES)], train[LABEL])
+        model.fit(train[list(MODEL_FEATURES)], train[LABEL])
         fit_seconds = time.perf_counter() - fit_started
         _log_learning_curve(run, model)
         predict_started = time.perf_counter()
-        scores = model.predict_proba(test[list(FEATURES)])[:, 1]
+        scores = model.predict_proba(test[list(MODEL_FEATURES)])[:, 1]
         predict_ms_per_1k = (time.perf_counter() - predict_started) * 1e6 / len(test)
         metrics = evaluate(test[LABEL].to_numpy(), scores)
         metrics.update(fit_seconds=fit_seconds, predict_ms_per_1k_rows=predict_ms_per_1k)
         run.log_metrics(metrics)
         logged = run.log_model(
             model,
-            input_example=train[list(FEATURES)].head(EXAMPLE_ROWS),
+            input_example=train[list(MODEL_FEATURES)].head(EXAMPLE_ROWS),
             registered_model_name=MODEL_NAME,
         )
         with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
@@ -387,7 +451,7 @@ def _blocked_promotion(
 ) -> tuple[str, GateReport]:
     """An upstream team renames ``amount``; a model trained on the new frame must not serve."""
     renamed = {"amount": "amount_usd"}
-    features = [renamed.get(column, column) for column in FEATURES]
+    features = [renamed.get(column, column) for column in MODEL_FEATURES]
     model, params = _boosting()
     with workspace.start_run(
         EXPERIMENT,

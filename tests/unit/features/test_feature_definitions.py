@@ -168,3 +168,17 @@ def test_the_package_lists_its_public_names_sorted_and_complete() -> None:
         for alias in node.names
     }
     assert imported == set(module.__all__)
+
+
+def test_a_dataset_source_reads_a_version_a_tag_or_the_latest() -> None:
+    assert DatasetSource("tx").ref == "tx"
+    assert DatasetSource("tx", 3).ref == "tx/3"
+    assert DatasetSource("tx", tag="validated").ref == "tx@validated"
+    assert DatasetSource("tx", tag="validated").to_dict() == {
+        "type": "dataset",
+        "name": "tx",
+        "version": None,
+        "tag": "validated",
+    }
+    with pytest.raises(InvalidFeatureDefinitionError, match="a version or a tag, not both"):
+        DatasetSource("tx", 3, "validated")
