@@ -826,6 +826,27 @@ def test_demo_trains_two_models_and_picks_the_best(cli: Cli) -> None:
     renamed = [c for c in demo["dataset_diff"]["schema_changes"] if c["kind"] == "renamed"]
     assert [(c["column"], c["new_column"]) for c in renamed] == [("amount", "amount_usd")]
     assert demo["contract_changes"]["is_compatible"] is False
+    # Point-in-time features from one definition: trained on, materialized, in parity (#5).
+    assert [ref.split(":")[0] for ref in demo["feature_refs"]] == [
+        "customer_activity",
+        "customer_activity",
+        "customer_activity",
+        "customer_activity",
+        "merchant_activity",
+    ]
+    assert {node["label"] for node in _walk_lineage(demo["lineage"])} >= {
+        "feature_view customer_activity/1",
+        "feature_view merchant_activity/1",
+    }
+    assert [m["view"] for m in demo["materializations"]] == [
+        "customer_activity",
+        "merchant_activity",
+    ]
+    assert demo["parity"]["mismatches"] == []
+    assert demo["parity"]["entities"] > 0
+    statuses = demo["online"]["entities"][0]
+    assert statuses["customer_txn_count_7d"]["status"] == "PRESENT"
+    assert statuses["merchant_txn_count_1h"]["status"] == "EXPIRED"  # a 1-day TTL, old data
 
 
 def _walk_lineage(node: dict[str, Any]) -> list[dict[str, Any]]:
