@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
 
 import duckdb
 import pyarrow as pa
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 
 from modelyard.clock import Clock, to_ms
 from modelyard.datasets import DatasetStore
-from modelyard.errors import FeaturePushRejectedError, InvalidEntityFrameError
+from modelyard.errors import FeaturePushRejectedError, InvalidEntityFrameError, InvalidInputError
 from modelyard.features.definitions import Definition, FeatureView, OnDemandFeatureView
 from modelyard.features.materialize import feature_view, join_keys, latest_chunks
 from modelyard.features.offline import (
@@ -36,6 +37,10 @@ from modelyard.features.online import EntityKey, OnlineRow, OnlineStore
 from modelyard.features.registry import AppliedView, FeaturePlan, FeatureRegistry
 from modelyard.metastore import Metastore
 from modelyard.metastore.tables import feature_materializations
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
 
 Progress = Callable[[int, int], None]
 Instant = datetime | int  # a timezone-aware datetime, or epoch milliseconds (UTC)
@@ -191,6 +196,39 @@ class FeatureStore:
 
     # ------------------------------------------------------------------ offline
 
+    @overload
+    def historical(
+        self,
+        entity_df: object,
+        features: Sequence[str],
+        *,
+        full_feature_names: bool = ...,
+        timestamp_column: str = ...,
+        output: Literal["arrow"] = ...,
+    ) -> pa.Table: ...
+
+    @overload
+    def historical(
+        self,
+        entity_df: object,
+        features: Sequence[str],
+        *,
+        full_feature_names: bool = ...,
+        timestamp_column: str = ...,
+        output: Literal["pandas"],
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def historical(
+        self,
+        entity_df: object,
+        features: Sequence[str],
+        *,
+        full_feature_names: bool = ...,
+        timestamp_column: str = ...,
+        output: Literal["polars"],
+    ) -> pl.DataFrame: ...
+
     def historical(
         self,
         entity_df: object,
@@ -198,10 +236,24 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         timestamp_column: str = DEFAULT_TIMESTAMP_COLUMN,
-    ) -> pa.Table:
+        output: Literal["arrow", "pandas", "polars"] = "arrow",
+    ) -> pa.Table | pd.DataFrame | pl.DataFrame:
         """Point-in-time-correct training data (see :func:`offline.historical`); pushed rows
-        count as part of their views' sources."""
-        return historical(
+        count as part of their views' sources.
+
+        Args:
+            entity_df: the entity rows (pandas, polars or Arrow) with join keys and times.
+            features: ``"view:feature"`` references.
+            full_feature_names: name the columns ``<view>__<feature>``.
+            timestamp_column: the entity frame's event-time column.
+            output: ``"arrow"`` (a pyarrow Table), ``"pandas"`` or ``"polars"``.
+
+        Raises:
+            InvalidInputError: an unknown ``output``; and the errors of offline.historical.
+        """
+        if output not in ("arrow", "pandas", "polars"):
+            raise InvalidInputError(f"output {output!r} is not one of arrow, pandas, polars")
+        table = historical(
             entity_df,
             features,
             registry=self.registry,
@@ -210,6 +262,16 @@ class FeatureStore:
             timestamp_column=timestamp_column,
             pushed_dir=self._pushed_dir,
         )
+        if output == "pandas":
+            frame: pd.DataFrame = table.to_pandas()
+            return frame
+        if output == "polars":
+            import polars as pl  # imported on use: the CLI starts faster without it
+
+            converted = pl.from_arrow(table)
+            assert isinstance(converted, pl.DataFrame)  # a Table converts to a DataFrame
+            return converted
+        return table
 
     # ------------------------------------------------------------------ materialization
 

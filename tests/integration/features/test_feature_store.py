@@ -244,3 +244,13 @@ def test_unreachable_redis_names_the_url_and_writes_nothing(db_url: str, tmp_pat
         assert list(pushed.glob("*.parquet")) == []
     finally:
         ws.close()
+
+
+def test_historical_returns_pandas_or_polars_on_request(ws: Workspace) -> None:
+    entities = pd.DataFrame({"card_id": [1, 2], "event_timestamp": [at(15), at(25)]})
+
+    as_pandas = ws.features.historical(entities, ["card_stats:balance"], output="pandas")
+    as_polars = ws.features.historical(entities, ["card_stats:balance"], output="polars")
+
+    assert as_pandas["balance"].tolist() == [11.0, 20.0]
+    assert as_polars["balance"].to_list() == [11.0, 20.0]
