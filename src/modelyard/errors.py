@@ -774,9 +774,18 @@ class OnlineStoreUnavailableError(BackendUnavailableError):
 
     code = "online_store_unavailable"
 
-    def __init__(self, url: str, reason: str) -> None:
-        self.url, self.reason = url, reason
-        super().__init__(f"cannot use the online store {url}: {reason}; nothing was written")
+    def __init__(self, url: str, reason: str, written: int | None = None) -> None:
+        self.url, self.reason, self.written = url, reason, written
+        if written is None:
+            outcome = ""
+        elif written == 0:
+            outcome = "; nothing was written"
+        else:
+            outcome = (
+                f"; {written} entities were written before the failure, and writing the same "
+                "rows again is safe"
+            )
+        super().__init__(f"cannot use the online store {url}: {reason}{outcome}")
 
 
 def all_error_classes() -> list[type[ModelyardError]]:

@@ -399,10 +399,10 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
     ),
     (
         OnlineStoreUnavailableError,
-        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused"},
+        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused", "written": 0},
         "cannot use the online store redis://127.0.0.1:1/0: connection refused; nothing was "
         "written",
-        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused"},
+        {"url": "redis://127.0.0.1:1/0", "reason": "connection refused", "written": 0},
     ),
 ]
 CASE_IDS = [case[0].__name__ for case in LEAF_CASES]
@@ -634,3 +634,21 @@ def test_close_matches_returns_nothing_when_nothing_is_similar() -> None:
 
 def test_close_matches_accepts_any_iterable() -> None:
     assert close_matches("churn", (name for name in ["churm", "fraud"])) == ["churm"]
+
+
+@pytest.mark.parametrize(
+    ("written", "ending"),
+    [
+        (None, "connection refused"),
+        (0, "connection refused; nothing was written"),
+        (
+            2000,
+            "connection refused; 2000 entities were written before the failure, and writing "
+            "the same rows again is safe",
+        ),
+    ],
+)
+def test_an_online_store_error_says_how_much_was_written(written: int | None, ending: str) -> None:
+    error = OnlineStoreUnavailableError("redis://h:6379/0", "connection refused", written)
+
+    assert str(error) == f"cannot use the online store redis://h:6379/0: {ending}"

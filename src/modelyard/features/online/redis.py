@@ -143,9 +143,8 @@ class RedisOnlineStore:
             raise OnlineStoreUnavailableError(self.url, _reason(exc)) from exc
         failures = [result for result in results if isinstance(result, redis.RedisError)]
         if failures:
-            raise OnlineStoreUnavailableError(
-                self.url, _chunk_failure(chunks, results, failures[0])
-            ) from failures[0]
+            reason, stored = _chunk_failure(chunks, results, failures[0])
+            raise OnlineStoreUnavailableError(self.url, reason, written=stored) from failures[0]
         return sum(int(count) for count in results)
 
     def read(self, view: str, keys: Sequence[EntityKey]) -> list[OnlineRow | None]:
@@ -238,19 +237,14 @@ def _reason(exc: redis.RedisError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _chunk_failure(chunks: list[list[int]], results: list[object], first: redis.RedisError) -> str:
+def _chunk_failure(
+    chunks: list[list[int]], results: list[object], first: redis.RedisError
+) -> tuple[str, int]:
+    """The reason a pipelined write failed, and how many entities the other chunks stored."""
     failed = sum(isinstance(result, redis.RedisError) for result in results)
     stored = sum(
         len(chunk)
         for chunk, result in zip(chunks, results, strict=True)
         if not isinstance(result, redis.RedisError)
     )
-    reason = f"{failed} of {len(chunks)} write chunks failed ({_reason(first)})"
-    if stored:
-        # TODO(#5): OnlineStoreUnavailableError always ends "nothing was written"; it needs a
-        # way to say that the other chunks were stored.
-        reason += (
-            f"; the other chunks ({stored} entities) were stored, and writing the same rows "
-            "again is safe"
-        )
-    return reason
+    return f"{failed} of {len(chunks)} write chunks failed ({_reason(first)})", stored

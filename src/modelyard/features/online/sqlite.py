@@ -162,10 +162,13 @@ class SqliteOnlineStore:
             try:
                 yield connection
                 connection.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 # Also after a failed COMMIT, which leaves the transaction open.
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
+                if mode == "IMMEDIATE" and isinstance(exc, sqlite3.Error | OSError):
+                    # A write rolled back whole.
+                    raise OnlineStoreUnavailableError(self.url, str(exc), written=0) from exc
                 raise
 
     def _connect(self) -> sqlite3.Connection:
