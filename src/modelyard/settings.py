@@ -37,6 +37,8 @@ class Settings:
         s3_endpoint_url: endpoint of an S3-compatible store (MinIO, a local test server).
         online_store: the online feature store: ``redis://…``, ``sqlite:///…`` or a path
             (default: ``online.db`` in the workspace directory).
+        online_store_prefix: the prefix of this workspace's Redis keys, so that several
+            workspaces can share one Redis database.
     """
 
     home: Path | None
@@ -49,6 +51,7 @@ class Settings:
     capture_environment: bool = True
     s3_endpoint_url: str | None = None
     online_store: str | None = None
+    online_store_prefix: str = "modelyard"
 
     @property
     def redacted_db_url(self) -> str:
@@ -66,6 +69,7 @@ _TUNABLES: dict[str, type] = {
     "capture_environment": bool,
     "s3_endpoint_url": str,
     "online_store": str,
+    "online_store_prefix": str,
 }
 
 

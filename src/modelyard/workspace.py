@@ -127,7 +127,7 @@ class Workspace:
 def _open_online(settings: Settings) -> OnlineStore:
     """The online store of the settings: ``online_store``, else ``online.db`` in the home."""
     if settings.online_store is not None:
-        return open_online_store(settings.online_store)
+        return open_online_store(settings.online_store, prefix=settings.online_store_prefix)
     if settings.home is None:
         raise OnlineStoreUnavailableError(
             "(none)", "this workspace has no directory; set online_store (MODELYARD_ONLINE_STORE)"

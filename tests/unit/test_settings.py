@@ -20,7 +20,8 @@ from modelyard.settings import (
 
 KNOWN = (
     "artifact_root, capture_environment, db_url, metrics_batch_size, metrics_flush_interval_s, "
-    "metrics_max_buffer, online_store, s3_endpoint_url, sqlite_busy_timeout_ms"
+    "metrics_max_buffer, online_store, online_store_prefix, s3_endpoint_url, "
+    "sqlite_busy_timeout_ms"
 )
 
 

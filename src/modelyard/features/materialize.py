@@ -1,16 +1,15 @@
 """The rows a materialization loads into the online store: each entity's values as of a time.
 
-The values come from the same point-in-time retrieval that builds training data
-(:func:`modelyard.features.offline.historical`), asked for every entity of the view at the
-materialization's end time, so what is served online is by construction what training would
-have seen at that moment; :mod:`modelyard.features.parity` checks that it stays so.
+The values follow the rules of the point-in-time retrieval that builds training data
+(:func:`modelyard.features.offline.values_as_of` is its grouped form: the latest row at or
+before the end time, null past the TTL, windows ending at it), so what is served online is what
+training would have seen at that moment; ``FeatureStore.parity`` checks that it stays so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -19,12 +18,12 @@ import pyarrow as pa
 from modelyard.datasets import DatasetStore
 from modelyard.errors import InvalidFeatureDefinitionError
 from modelyard.features.definitions import FeatureView
-from modelyard.features.offline import historical, quote_identifier, source_sql
+from modelyard.features.offline import source_sql, values_as_of
 from modelyard.features.registry import AppliedView, FeatureRegistry
 
 # Entities are computed and written in chunks, so memory stays bounded by the chunk.
 CHUNK_ROWS = 50_000
-_EVENT = "__modelyard_event_ms"
+_EVENT = "__event_ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,45 +95,30 @@ def latest_chunks(
     """
     view = feature_view(applied)
     keys = join_keys(registry, view)
-    quoted = ", ".join(quote_identifier(key) for key in keys)
-    ts = quote_identifier(view.timestamp_field)
     with duckdb.connect() as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        where = f"epoch_ms({ts}::TIMESTAMP) <= {int(end_ms)}"
-        if start_ms is not None:
-            where += f" AND epoch_ms({ts}::TIMESTAMP) > {int(start_ms)}"
-        source = source_sql(conn, view, datasets, pushed_dir)
         try:
-            entities = conn.sql(
-                f"SELECT {quoted}, max(epoch_ms({ts}::TIMESTAMP)) AS {_EVENT} "
-                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY ALL"
-            ).to_arrow_table()
+            source = source_sql(conn, view, datasets, pushed_dir)
         except duckdb.Error as exc:
             raise InvalidFeatureDefinitionError(
                 f'feature view "{view.name}"', "source", f"cannot be read: {exc}"
             ) from exc
-    # An entity with a new event gets its values as of end_ms, which take every event up to
-    # end_ms into account, not only the new ones. Windowed values of entities without new
-    # events are not recomputed by an incremental run: they age until the next full one.
-    at = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
-    features = [f"{view.name}:{name}" for name in view.output_names]
+        # An entity with a new event gets its values as of end_ms, which take every event up
+        # to end_ms into account, not only the new ones. Windowed values of entities without
+        # new events are not recomputed by an incremental run: they age until a full one.
+        table = values_as_of(conn, view, keys, source, end_ms, start_ms)
+    outputs = list(view.output_names)
     chunks: list[MaterializedChunk] = []
-    for offset in range(0, entities.num_rows, CHUNK_ROWS):
-        part = entities.slice(offset, CHUNK_ROWS)
-        frame = part.select(keys).append_column(
-            "event_timestamp", pa.array([at] * part.num_rows, pa.timestamp("ms", tz="UTC"))
-        )
-        values = historical(
-            frame, features, registry=registry, datasets=datasets, pushed_dir=pushed_dir
-        )
+    for offset in range(0, table.num_rows, CHUNK_ROWS):
+        part = table.slice(offset, CHUNK_ROWS)
         columns = [part.column(key).to_pylist() for key in keys]
         chunks.append(
             MaterializedChunk(
                 keys=list(zip(*columns, strict=True)),
-                event_ms=[int(value) for value in part.column(_EVENT).to_pylist()],
-                values=values.select(list(view.output_names)),
+                event_ms=part.column(_EVENT).to_pylist(),
+                values=part.select(outputs),
             )
         )
         if progress is not None:
-            progress(min(offset + CHUNK_ROWS, entities.num_rows), entities.num_rows)
+            progress(min(offset + CHUNK_ROWS, table.num_rows), table.num_rows)
     return chunks

@@ -454,6 +454,65 @@ def _windowed_values(
     }
 
 
+def values_as_of(
+    conn: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    keys: Sequence[str],
+    source: str,
+    end_ms: int,
+    start_ms: int | None = None,
+) -> pa.Table:
+    """Every entity's values of ``view`` as of ``end_ms``, in one grouped pass over the source.
+
+    The same values the ASOF retrieval gives an entity row at ``end_ms`` (latest row at or
+    before it, null past the TTL; windows ending at it), for every entity with an event at or
+    before ``end_ms`` (and after ``start_ms`` when given). Columns: the join keys,
+    ``__event_ms`` (the entity's newest event) and the view's outputs, ordered by the keys.
+
+    Raises:
+        InvalidFeatureDefinitionError: the source lacks a column or cannot be read.
+    """
+    owner = f'feature view "{view.name}"'
+    end_ns = end_ms * _NS_PER_MS
+    ts = quote_identifier(view.timestamp_field)
+    key_list = ", ".join(quote_identifier(key) for key in keys)
+    selected = [key_list, f"CAST(max(__ts) // {_NS_PER_MS} AS BIGINT) AS __event_ms"]
+    ttl_ms = view.ttl_ms
+    try:
+        types = {
+            str(row[0]): str(row[1])
+            for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        }
+        for item in view.features:
+            value = f"arg_max_null({quote_identifier(item.name)}, __ts)"
+            if item.dtype in _DUCKDB_TYPES:
+                value = f"CAST({value} AS {_DUCKDB_TYPES[item.dtype]})"
+            if ttl_ms is not None:
+                value = f"CASE WHEN {end_ns} - max(__ts) <= {ttl_ms * _NS_PER_MS} THEN {value} END"
+            selected.append(f"{value} AS {quote_identifier(item.name)}")
+        for aggregation in view.aggregations:
+            inside = f"FILTER (WHERE __ts > {end_ns - aggregation.window_ms * _NS_PER_MS})"
+            value = quote_identifier(aggregation.column)
+            if aggregation.function == "count":
+                expression = f"count({value}) {inside}"
+            elif aggregation.function == "mean":
+                expression = f"CAST(avg({value}) {inside} AS DOUBLE)"
+            elif aggregation.function == "sum":
+                cast = "BIGINT" if types[aggregation.column] in _INTEGER_TYPES else "DOUBLE"
+                expression = f"CAST(sum({value}) {inside} AS {cast})"
+            else:
+                expression = f"{aggregation.function}({value}) {inside}"
+            selected.append(f"{expression} AS {quote_identifier(aggregation.name)}")
+        having = "" if start_ms is None else f"HAVING max(__ts) > {start_ms * _NS_PER_MS}"
+        query = (
+            f"SELECT {', '.join(selected)} FROM (SELECT *, epoch_ns({ts}) AS __ts FROM {source}) "
+            f"WHERE __ts <= {end_ns} GROUP BY {key_list} {having} ORDER BY {key_list}"
+        )
+        return conn.sql(query).to_arrow_table()
+    except (duckdb.Error, KeyError) as error:
+        raise InvalidFeatureDefinitionError(owner, "source", f"cannot be read: {error}") from error
+
+
 # ---------------------------------------------------------------------- on-demand views
 
 

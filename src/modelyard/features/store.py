@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 import duckdb
 import pyarrow as pa
@@ -33,7 +33,7 @@ from modelyard.features.offline import (
     quote_identifier,
     source_sql,
 )
-from modelyard.features.online import EntityKey, OnlineRow, OnlineStore
+from modelyard.features.online import OnlineRow, OnlineStore
 from modelyard.features.registry import AppliedView, FeaturePlan, FeatureRegistry
 from modelyard.metastore import Metastore
 from modelyard.metastore.tables import feature_materializations
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 Progress = Callable[[int, int], None]
+_T = TypeVar("_T")
 Instant = datetime | int  # a timezone-aware datetime, or epoch milliseconds (UTC)
 
 
@@ -56,16 +57,46 @@ class FeatureStatus(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class OnlineFeatures:
-    """The answer of an online lookup: per entity, each feature's value, status and age."""
+    """The answer of an online lookup, by column: each feature's values, statuses and ages, one
+    entry per entity in request order (a value is None unless its status is PRESENT).
+
+    The per-entity views (``values``, ``statuses``, ``ages_ms``) are built when asked for; a
+    server reads the columns.
+    """
 
     names: tuple[str, ...]
-    values: tuple[dict[str, object], ...]
-    statuses: tuple[dict[str, FeatureStatus], ...]
-    ages_ms: tuple[dict[str, int | None], ...]
+    columns: Mapping[str, list[object]]
+    status_columns: Mapping[str, list[FeatureStatus]]
+    age_columns: Mapping[str, list[int | None]]
+
+    @property
+    def num_entities(self) -> int:
+        """How many entities were looked up."""
+        return len(self.columns[self.names[0]]) if self.names else 0
+
+    @property
+    def values(self) -> tuple[dict[str, object], ...]:
+        """Per entity, {feature: value}."""
+        return self._rows(self.columns)
+
+    @property
+    def statuses(self) -> tuple[dict[str, FeatureStatus], ...]:
+        """Per entity, {feature: status}."""
+        return self._rows(self.status_columns)
+
+    @property
+    def ages_ms(self) -> tuple[dict[str, int | None], ...]:
+        """Per entity, {feature: age of the value in milliseconds (None when not found)}."""
+        return self._rows(self.age_columns)
+
+    def _rows(self, columns: Mapping[str, list[_T]]) -> tuple[dict[str, _T], ...]:
+        return tuple(
+            {name: columns[name][i] for name in self.names} for i in range(self.num_entities)
+        )
 
     def to_arrow(self) -> pa.Table:
         """The values as an Arrow table, one row per entity, one column per feature."""
-        return pa.Table.from_pylist(list(self.values)).select(list(self.names))
+        return pa.table({name: self.columns[name] for name in self.names})
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-friendly form: a list of {feature: {value, status, age_ms}} per entity."""
@@ -74,17 +105,35 @@ class OnlineFeatures:
             "entities": [
                 {
                     name: {
-                        "value": values[name],
-                        "status": statuses[name].value,
-                        "age_ms": ages[name],
+                        "value": self.columns[name][i],
+                        "status": self.status_columns[name][i].value,
+                        "age_ms": self.age_columns[name][i],
                     }
                     for name in self.names
                 }
-                for values, statuses, ages in zip(
-                    self.values, self.statuses, self.ages_ms, strict=True
-                )
+                for i in range(self.num_entities)
             ],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewRead:
+    """What an online lookup reads of one feature view."""
+
+    name: str
+    keys: tuple[str, ...]
+    ttl_ms: int | None
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ServingPlan:
+    """Resolved feature references: what to read and what to compute, in request order."""
+
+    names: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    reads: tuple[_ViewRead, ...]
+    on_demand: tuple[AppliedView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +199,8 @@ class FeatureStore:
         clock: "now" for materialization, freshness and TTLs.
         online: opens the online store on first use.
         pushed_dir: where pushed rows are appended offline (``<dir>/<view>/*.parquet``).
+        registry_cache_s: how long online lookups reuse resolved feature references before
+            reading the registry again (another process's apply shows after at most this long).
     """
 
     def __init__(
@@ -160,8 +211,12 @@ class FeatureStore:
         clock: Clock,
         online: Callable[[], OnlineStore],
         pushed_dir: Path | None,
+        *,
+        registry_cache_s: float = 30.0,
     ) -> None:
         self.registry = registry
+        self._registry_cache_s = registry_cache_s
+        self._plans: dict[tuple[str, ...], tuple[_ServingPlan, float]] = {}
         self._datasets = datasets
         self._db = metastore
         self._clock = clock
@@ -192,6 +247,7 @@ class FeatureStore:
         self, definitions: Iterable[Definition], *, allow_breaking: bool = False
     ) -> FeaturePlan:
         """Register and version definitions (see FeatureRegistry.apply)."""
+        self._plans.clear()
         return self.registry.apply(definitions, allow_breaking=allow_breaking)
 
     # ------------------------------------------------------------------ offline
@@ -417,66 +473,91 @@ class FeatureStore:
 
         Each entity is a mapping with the join keys of the features' views (and the request
         fields on-demand views take). On-demand features are computed here exactly as when
-        building training data.
+        building training data. Resolved references are cached for ``registry_cache_s``
+        (cleared by :meth:`apply`), as a server looks up the same features again and again.
 
         Returns:
-            Per entity, each feature's value (None unless PRESENT), status and age.
+            Per feature and entity, the value (None unless PRESENT), status and age.
 
         Raises:
             FeatureNotFoundError: an unknown feature (with close matches).
             InvalidEntityFrameError: an entity lacks a join key or request field.
             OnlineStoreUnavailableError: the online store cannot be read.
         """
-        resolved = self.registry.resolve(list(features))
+        plan = self._serving_plan(tuple(features))
         now = self._clock.time_ms()
-        count = len(entities)
         values: dict[tuple[str, str], list[object]] = {}
         statuses: dict[tuple[str, str], list[FeatureStatus]] = {}
         ages: dict[tuple[str, str], list[int | None]] = {}
-        wanted: dict[str, tuple[AppliedView, set[str]]] = {}
+        for read in plan.reads:
+            try:
+                keys = [tuple([entity[key] for key in read.keys]) for entity in entities]
+            except KeyError as exc:
+                raise InvalidEntityFrameError(
+                    str(exc.args[0]), f'missing from an entity (a join key of "{read.name}")'
+                ) from exc
+            rows = self.online_store.read(read.name, keys)
+            view_statuses, view_ages = _judge_rows(rows, now, read.ttl_ms)
+            for name in read.features:
+                column = (read.name, name)
+                values[column] = [
+                    None
+                    if status is not FeatureStatus.PRESENT or row is None
+                    else row.values.get(name)
+                    for row, status in zip(rows, view_statuses, strict=True)
+                ]
+                statuses[column] = view_statuses
+                ages[column] = view_ages
+        for applied in plan.on_demand:
+            self._on_demand_online(applied, entities, values, statuses, ages)
+        return OnlineFeatures(
+            plan.names,
+            {name: values[column] for name, column in zip(plan.names, plan.columns, strict=True)},
+            {name: statuses[column] for name, column in zip(plan.names, plan.columns, strict=True)},
+            {name: ages[column] for name, column in zip(plan.names, plan.columns, strict=True)},
+        )
+
+    def _serving_plan(self, features: tuple[str, ...]) -> _ServingPlan:
+        cached = self._plans.get(features)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        resolved = self.registry.resolve(list(features))
+        wanted: dict[str, tuple[AppliedView, list[str]]] = {}
+        on_demand: dict[str, AppliedView] = {}
+
+        def want(applied: AppliedView, feature: str) -> None:
+            names = wanted.setdefault(applied.name, (applied, []))[1]
+            if feature not in names:
+                names.append(feature)
+
         for item in resolved:
             if isinstance(item.view.definition, OnDemandFeatureView):
+                on_demand.setdefault(item.view.name, item.view)
                 for ref in item.view.definition.inputs:
                     if ":" in ref:
                         (dependency,) = self.registry.resolve([ref])
-                        wanted.setdefault(dependency.view.name, (dependency.view, set()))[1].add(
-                            dependency.feature
-                        )
+                        want(dependency.view, dependency.feature)
             else:
-                wanted.setdefault(item.view.name, (item.view, set()))[1].add(item.feature)
-        for applied, wanted_names in wanted.values():
+                want(item.view, item.feature)
+        reads = []
+        for applied, names in wanted.values():
             view = feature_view(applied)
-            keys = [_entity_key(entity, join_keys(self.registry, view)) for entity in entities]
-            rows = self.online_store.read(applied.name, keys)
-            ttl = view.ttl_ms
-            for name in wanted_names:
-                column = (applied.name, name)
-                values[column], statuses[column], ages[column] = [], [], []
-                for row in rows:
-                    status, value, age = _judge(row, name, now, ttl)
-                    values[column].append(value)
-                    statuses[column].append(status)
-                    ages[column].append(age)
-        for item in resolved:
-            if isinstance(item.view.definition, OnDemandFeatureView):
-                self._on_demand_online(item.view, entities, values, statuses, ages)
-        names = tuple(item.feature for item in resolved)
-        columns = [(item.view.name, item.feature) for item in resolved]
-        return OnlineFeatures(
-            names,
-            tuple(
-                {name: values[column][i] for name, column in zip(names, columns, strict=True)}
-                for i in range(count)
-            ),
-            tuple(
-                {name: statuses[column][i] for name, column in zip(names, columns, strict=True)}
-                for i in range(count)
-            ),
-            tuple(
-                {name: ages[column][i] for name, column in zip(names, columns, strict=True)}
-                for i in range(count)
-            ),
+            reads.append(
+                _ViewRead(
+                    applied.name,
+                    tuple(join_keys(self.registry, view)),
+                    view.ttl_ms,
+                    tuple(names),
+                )
+            )
+        plan = _ServingPlan(
+            tuple(item.feature for item in resolved),
+            tuple((item.view.name, item.feature) for item in resolved),
+            tuple(reads),
+            tuple(on_demand.values()),
         )
+        self._plans[features] = (plan, time.monotonic() + self._registry_cache_s)
+        return plan
 
     def _on_demand_online(
         self,
@@ -488,8 +569,6 @@ class FeatureStore:
     ) -> None:
         view = applied.definition
         assert isinstance(view, OnDemandFeatureView)
-        if (view.name, view.output_names[0]) in values:
-            return
         inputs = [ref.partition(":") for ref in view.inputs if ":" in ref]
         fields = [ref for ref in view.inputs if ":" not in ref]
         request = {
@@ -499,31 +578,28 @@ class FeatureStore:
             (source, feature): pa.chunked_array([pa.array(values[(source, feature)])])
             for source, _, feature in inputs
         }
-        outputs = on_demand_values(
-            applied, pa.table(request or {"__n": [0] * len(entities)}), arrays
-        )
+        table = pa.table(request) if request else pa.table({"__rows": [0] * len(entities)})
+        outputs = on_demand_values(applied, table, arrays)
+        # An output is as good as its worst input: any missing input makes it missing.
+        worst = [
+            max(
+                (statuses[(source, feature)][i] for source, _, feature in inputs),
+                key=_severity,
+                default=FeatureStatus.PRESENT,
+            )
+            for i in range(len(entities))
+        ]
+        oldest = [
+            max((ages[(source, feature)][i] or 0 for source, _, feature in inputs), default=0)
+            for i in range(len(entities))
+        ]
         for (_, name), column in outputs.items():
-            # An output is as good as its worst input: any missing input makes it missing.
-            worst = [
-                max(
-                    (statuses[(source, feature)][i] for source, _, feature in inputs),
-                    key=_severity,
-                    default=FeatureStatus.PRESENT,
-                )
-                for i in range(len(entities))
-            ]
             values[(view.name, name)] = [
                 value if status is FeatureStatus.PRESENT else None
                 for value, status in zip(column.to_pylist(), worst, strict=True)
             ]
             statuses[(view.name, name)] = worst
-            ages[(view.name, name)] = [
-                max(
-                    (ages[(source, feature)][i] or 0 for source, _, feature in inputs),
-                    default=0,
-                )
-                for i in range(len(entities))
-            ]
+            ages[(view.name, name)] = list(oldest)
 
     # ------------------------------------------------------------------ push
 
@@ -657,24 +733,23 @@ def _severity(status: FeatureStatus) -> int:
     return _SEVERITY[status]
 
 
-def _judge(
-    row: OnlineRow | None, name: str, now: int, ttl: int | None
-) -> tuple[FeatureStatus, object, int | None]:
-    if row is None:
-        return FeatureStatus.NOT_FOUND, None, None
-    age = now - row.event_ms
-    if ttl is not None and age > ttl:
-        return FeatureStatus.EXPIRED, None, age
-    return FeatureStatus.PRESENT, row.values.get(name), age
-
-
-def _entity_key(entity: Mapping[str, object], keys: Sequence[str]) -> EntityKey:
-    missing = [key for key in keys if key not in entity]
-    if missing:
-        raise InvalidEntityFrameError(
-            missing[0], f"missing from the entity {dict(entity)!r} (a join key)"
+def _judge_rows(
+    rows: Sequence[OnlineRow | None], now: int, ttl: int | None
+) -> tuple[list[FeatureStatus], list[int | None]]:
+    """The status and age of each row of one view: NOT_FOUND, EXPIRED past the TTL, PRESENT."""
+    statuses: list[FeatureStatus] = []
+    ages: list[int | None] = []
+    for row in rows:
+        if row is None:
+            statuses.append(FeatureStatus.NOT_FOUND)
+            ages.append(None)
+            continue
+        age = now - row.event_ms
+        statuses.append(
+            FeatureStatus.EXPIRED if ttl is not None and age > ttl else FeatureStatus.PRESENT
         )
-    return tuple(entity[key] for key in keys)
+        ages.append(age)
+    return statuses, ages
 
 
 def _field(entity: Mapping[str, object], name: str, view: str) -> object:

@@ -3,6 +3,7 @@ and parity, on SQLite and PostgreSQL metadata with the SQLite and the Redis onli
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +30,6 @@ from modelyard.features import (
 )
 from modelyard.features.store import FeatureStatus
 from modelyard.workspace import Workspace
-
-# Every test here writes the view "card_stats" in the one Redis database: one worker runs them.
-pytestmark = pytest.mark.xdist_group("redis-card-stats")
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CARD = Entity("card", ("card_id",))
@@ -73,8 +71,13 @@ def online_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def ws(db_url: str, tmp_path: Path, online_store: str) -> Iterator[Workspace]:
     clock = FixedClock(at(100))
+    # Tests share one Redis database: each workspace gets its own key prefix.
     workspace = modelyard.open(
-        tmp_path / "ws", db_url=db_url, clock=clock, online_store=online_store
+        tmp_path / "ws",
+        db_url=db_url,
+        clock=clock,
+        online_store=online_store,
+        online_store_prefix=f"t{uuid.uuid4().hex[:12]}",
     )
     workspace.datasets.add(
         "tx",
