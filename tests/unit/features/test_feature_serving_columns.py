@@ -1,4 +1,4 @@
-"""The column builder of online lookups (features/store.py): values by feature, None where absent."""
+"""The column builder of online lookups (features/store.py): values by feature, or None."""
 
 from __future__ import annotations
 
