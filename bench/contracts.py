@@ -22,6 +22,7 @@ import pyarrow as pa
 import modelyard
 from _contracts_data import REFERENCE_MS, write_big_parquet, write_parquet
 from _contracts_rules import EXPECTED_FAILURES, ge_expectations, kinds, parse_rules
+from _report import cpu_model, ensure_peer_python, ratio, verdicts
 from _scratch import scratch_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -76,17 +77,9 @@ def run_child(command: list[str], *, label: str, logdir: Path) -> dict[str, Any]
 
 def ensure_peers() -> Path:
     """Return the peers' python with Great Expectations, running setup-peers.sh when needed."""
-    check = [str(PEERS_PYTHON), "-c", "import great_expectations"]
-    if PEERS_PYTHON.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return PEERS_PYTHON
-    progress(f"peers venv missing or without great_expectations: running bash {SETUP_PEERS} …")
-    done = subprocess.run(["bash", str(SETUP_PEERS)], check=False)
-    if done.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
-        raise SystemExit(
-            "could not set up the peers venv. Run `bash bench/setup-peers.sh` (needs PyPI),"
-            " or pass --skip-ge."
-        )
-    return PEERS_PYTHON
+    return ensure_peer_python(
+        PEERS_PYTHON, "great_expectations", SETUP_PEERS, progress, " (needs PyPI), or --skip-ge"
+    )
 
 
 def _median(values: list[float]) -> float:
@@ -291,14 +284,7 @@ def bench_add(target_gb: float, logdir: Path) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """Describe the machine the figures come from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
@@ -308,12 +294,6 @@ def machine() -> dict[str, Any]:
         "pyarrow": pa.__version__,
         "modelyard": modelyard.__version__,
     }
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
 
 
 def compute_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,39 +306,24 @@ def compute_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[tuple[str, float | None, float, bool]] = [
         (
             "GX time (read + validate) / modelyard time",
-            _ratio(ge and ge["seconds"], my_s),
+            ratio(ge and ge["seconds"], my_s),
             TARGET_VS_GE,
             True,
         ),
         (
             "modelyard time / DuckDB one statement (+ samples)",
-            _ratio(my_s, duck["seconds_median"]),
+            ratio(my_s, duck["seconds_median"]),
             TARGET_VS_DUCKDB,
             False,
         ),
         (
             "modelyard peak RSS / data's Arrow size",
-            _ratio(mine and mine["peak_rss_bytes"], validation["data"]["arrow_bytes"]),
+            ratio(mine and mine["peak_rss_bytes"], validation["data"]["arrow_bytes"]),
             TARGET_MEMORY,
             False,
         ),
     ]
-    out = []
-    for name, ratio, target, at_least in rows:
-        if ratio is None:
-            verdict = "n/a"
-        else:
-            verdict = "PASS" if (ratio >= target if at_least else ratio <= target) else "FAIL"
-        out.append(
-            {
-                "name": name,
-                "ratio": ratio,
-                "target": target,
-                "at_least": at_least,
-                "verdict": verdict,
-            }
-        )
-    return out
+    return verdicts(rows)
 
 
 def _mib(value: float) -> str:
@@ -480,7 +445,7 @@ def render(summary: dict[str, Any]) -> str:
 
     extra(
         "  (GX / DuckDB limit: what a DuckDB-based engine can reach)",
-        _ratio(ge and ge["seconds"], duck["seconds_median"]) or 0.0,
+        ratio(ge and ge["seconds"], duck["seconds_median"]) or 0.0,
     )
     if ge and mine:
         extra("  (GX validate alone / modelyard)", ge["validate_seconds"] / mine["seconds_median"])

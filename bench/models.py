@@ -20,7 +20,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ import onnxruntime as ort
 import pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
 
+from _report import cpu_model
 from _scratch import scratch_dir
 from modelyard.registry.flavors import load_predictor, save_model
 from modelyard.registry.flavors.runtime import open_session
@@ -102,14 +102,7 @@ def time_calls(
 
 def machine() -> dict[str, Any]:
     """Describe the machine and the libraries the figures come from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     versions = {
         name: importlib.metadata.version(name)
         for name in ("modelyard", "scikit-learn", "onnxruntime", "skl2onnx", "pandas", "numpy")

@@ -8,6 +8,22 @@ requirements="$bench_dir/requirements-peers.txt"
 python="${PYTHON:-python3}"
 stamp="$venv/.requirements-peers.sha256"
 
+# Feast (bench/features.py) lives in its own venv inside the peers venv's folder: it needs
+# pandas<3, the peers venv pins pandas 3 (see requirements-peers-feast.txt). Idempotent too.
+feast_venv="$venv/feast"
+feast_requirements="$bench_dir/requirements-peers-feast.txt"
+feast_stamp="$feast_venv/.requirements-peers-feast.sha256"
+feast_want="$(sha256sum "$feast_requirements" | cut -d' ' -f1)"
+if [[ ! -x "$feast_venv/bin/python" || ! -f "$feast_stamp" || "$(cat "$feast_stamp")" != "$feast_want" ]]; then
+    mkdir -p "$venv"
+    [[ -x "$feast_venv/bin/python" ]] || "$python" -m venv "$feast_venv"
+    DO_NOT_TRACK=1 "$feast_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$feast_requirements"
+    "$feast_venv/bin/python" -m pip check >&2
+    echo "$feast_want" >"$feast_stamp"
+    echo "feast venv ready: $feast_venv" >&2
+fi
+
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "peers venv up to date: $venv" >&2

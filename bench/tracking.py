@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import modelyard
+from _report import cpu_model, ratio
 from _scratch import scratch_dir
 from _tracking_data import ORDER_BY, SEARCH_FILTER, SEARCH_LIMIT, expected_ranking, make_runs
 
@@ -260,14 +261,7 @@ def _time_search(
 
 def machine() -> dict[str, Any]:
     """Describe the machine the figures come from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
@@ -276,12 +270,6 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "modelyard": modelyard.__version__,
     }
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
 
 
 def compute_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -293,13 +281,13 @@ def compute_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [
         (
             "ingest: modelyard e2e / MLflow log_metric",
-            _ratio(my, mlflow["log_metric_rate"] if mlflow else None),
+            ratio(my, mlflow["log_metric_rate"] if mlflow else None),
             TARGET_VS_MLFLOW,
         ),
-        ("ingest: modelyard e2e / sqlite executemany", _ratio(my, limit), TARGET_VS_SQLITE),
+        ("ingest: modelyard e2e / sqlite executemany", ratio(my, limit), TARGET_VS_SQLITE),
         (
             "search: MLflow median / modelyard median",
-            _ratio(
+            ratio(
                 mlflow["search_seconds_median"] if mlflow and search else None,
                 search["seconds_median"] if search else None,
             ),
