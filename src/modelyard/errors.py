@@ -52,7 +52,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     ├── CorruptArtifactError
     │   ├── CorruptBlobError                a blob whose content no longer matches its digest
     │   ├── CorruptModelPackageError        a model package whose files cannot be used
-    │   └── CorruptDatasetError             a stored dataset version that cannot be read
+    │   ├── CorruptDatasetError             a stored dataset version that cannot be read
+    │   └── CorruptOnlineRowError           an online-store row that cannot be decoded
     ├── BackendUnavailableError
     │   ├── DatabaseUnavailableError        the metadata database cannot be reached
     │   ├── SchemaOutdatedError             the database schema is newer than this code
@@ -727,6 +728,19 @@ class CorruptDatasetError(CorruptArtifactError):
         super().__init__(
             f"dataset {dataset}/{version} cannot be read: {reason}; "
             f"run `modelyard data show {dataset}/{version}` and add the data again"
+        )
+
+
+class CorruptOnlineRowError(CorruptArtifactError):
+    """A row in the online store whose bytes cannot be decoded."""
+
+    code = "corrupt_online_row"
+
+    def __init__(self, url: str, view: str, reason: str) -> None:
+        self.url, self.view, self.reason = url, view, reason
+        super().__init__(
+            f'a stored row of view "{view}" in the online store {url} cannot be decoded '
+            f"({reason}); materialize the view again"
         )
 
 

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelyard.errors import (
+    CorruptOnlineRowError,
     FeaturePushRejectedError,
     InvalidEntityFrameError,
     InvalidNameError,
@@ -421,9 +422,7 @@ def test_an_unreadable_stored_row_is_reported(backend: Backend) -> None:
     backend.store.write("v", [(1,)], [1], _values(x=[1]))
     backend.plant("v", (1,), b"not a packed row")
 
-    with pytest.raises(
-        OnlineStoreUnavailableError, match='stored row of view "v" cannot be decoded'
-    ):
+    with pytest.raises(CorruptOnlineRowError, match='stored row of view "v" in the online store'):
         backend.store.read("v", [(1,)])
 
 

@@ -22,6 +22,7 @@ from modelyard.errors import (
     CorruptBlobError,
     CorruptDatasetError,
     CorruptModelPackageError,
+    CorruptOnlineRowError,
     DatabaseUnavailableError,
     DataContractViolation,
     DatasetNotFoundError,
@@ -403,6 +404,13 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         "cannot use the online store redis://127.0.0.1:1/0: connection refused; nothing was "
         "written",
         {"url": "redis://127.0.0.1:1/0", "reason": "connection refused", "written": 0},
+    ),
+    (
+        CorruptOnlineRowError,
+        {"url": "redis://h:6379/0", "view": "stats", "reason": "truncated"},
+        'a stored row of view "stats" in the online store redis://h:6379/0 cannot be decoded '
+        "(truncated); materialize the view again",
+        {"url": "redis://h:6379/0", "view": "stats", "reason": "truncated"},
     ),
 ]
 CASE_IDS = [case[0].__name__ for case in LEAF_CASES]

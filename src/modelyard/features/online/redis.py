@@ -28,7 +28,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from modelyard.errors import OnlineStoreUnavailableError
+from modelyard.errors import CorruptOnlineRowError, OnlineStoreUnavailableError
 from modelyard.features.online.codec import FORMAT_VERSION, encode_keys, pack_rows, unpack_rows
 from modelyard.features.online.store import (
     EntityKey,
@@ -153,7 +153,8 @@ class RedisOnlineStore:
         Raises:
             InvalidNameError: ``view`` is not a valid view name.
             InvalidEntityFrameError: a key holds a value that cannot be a join key.
-            OnlineStoreUnavailableError: the server cannot be reached, or a row is unreadable.
+            OnlineStoreUnavailableError: the server cannot be reached.
+            CorruptOnlineRowError: a stored row cannot be decoded.
         """
         base = self._view_prefix(check_view_name(view))
         names = encode_keys(keys, base)
@@ -170,11 +171,7 @@ class RedisOnlineStore:
         try:
             return unpack_rows(blobs)
         except (ValueError, KeyError, struct.error) as exc:
-            raise OnlineStoreUnavailableError(
-                self.url,
-                f'a stored row of view "{view}" cannot be decoded ({exc}); '
-                "materialize the view again",
-            ) from exc
+            raise CorruptOnlineRowError(self.url, view, str(exc)) from exc
 
     def delete_view(self, view: str) -> None:
         """Unlink every key of ``view``, scanning in batches; see ``OnlineStore.delete_view``.

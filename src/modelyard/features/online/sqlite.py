@@ -12,7 +12,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from modelyard.errors import OnlineStoreUnavailableError
+from modelyard.errors import CorruptOnlineRowError, OnlineStoreUnavailableError
 from modelyard.features.online.codec import encode_keys, pack_rows, unpack_rows
 from modelyard.features.online.store import (
     EntityKey,
@@ -92,7 +92,8 @@ class SqliteOnlineStore:
         Raises:
             InvalidNameError: ``view`` is not a valid view name.
             InvalidEntityFrameError: a key holds a value that cannot be a join key.
-            OnlineStoreUnavailableError: the file cannot be read, or a row is unreadable.
+            OnlineStoreUnavailableError: the file cannot be read.
+            CorruptOnlineRowError: a stored row cannot be decoded.
         """
         table = _table(check_view_name(view))
         encoded = encode_keys(keys)
@@ -117,11 +118,7 @@ class SqliteOnlineStore:
         try:
             return unpack_rows([found.get(key) for key in encoded])
         except (ValueError, KeyError, struct.error) as exc:
-            raise OnlineStoreUnavailableError(
-                self.url,
-                f'a stored row of view "{view}" cannot be decoded ({exc}); '
-                "materialize the view again",
-            ) from exc
+            raise CorruptOnlineRowError(self.url, view, str(exc)) from exc
 
     def delete_view(self, view: str) -> None:
         """Drop the table of ``view``; see ``OnlineStore.delete_view``.

@@ -77,8 +77,8 @@ class OnlineStore(Protocol):
         Raises:
             InvalidNameError: ``view`` is not a valid view name.
             InvalidEntityFrameError: a key holds a value that cannot be a join key.
-            OnlineStoreUnavailableError: the store cannot be reached, or a stored row is
-                unreadable.
+            OnlineStoreUnavailableError: the store cannot be reached.
+            CorruptOnlineRowError: a stored row cannot be decoded.
         """
         ...
 
