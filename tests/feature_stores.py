@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dataset_stores import dataset_store, open_metastore
 from modelyard.artifacts import LocalArtifactStore
 from modelyard.clock import FixedClock
 from modelyard.datasets import DatasetStore
+from modelyard.features import Entity
 from modelyard.features.registry import FeatureRegistry
 from modelyard.metastore import Metastore
+
+# The timeline of the feature tests: minutes after T0.
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CARD = Entity("card", ("card_id",))
+
+
+def at(minutes: float) -> datetime:
+    """The instant ``minutes`` after T0 (negative: before it)."""
+    return T0 + timedelta(minutes=minutes)
 
 
 @dataclass

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from feature_stores import FeatureStores, feature_stores
+from feature_stores import CARD, FeatureStores, at, feature_stores
 from modelyard.clock import to_ms
 from modelyard.errors import InvalidFeatureDefinitionError
 from modelyard.features import (
     Aggregation,
     DatasetSource,
-    Entity,
     Feature,
     FeatureView,
     OnDemandFeatureView,
     historical,
 )
 from modelyard.features.materialize import latest_chunks
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CARD = Entity("card", ("card_id",))
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 def double(table: pa.Table) -> pa.Table:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataset_stores import ListRecorder
-from feature_stores import FeatureStores, feature_stores
+from feature_stores import CARD, FeatureStores, at, feature_stores
 from modelyard.errors import (
     FeatureNotFoundError,
     InvalidEntityFrameError,
@@ -36,13 +35,7 @@ from modelyard.features import (
 )
 from modelyard.lineage import LineageInput, recording
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CARD = Entity("card", ("card_id",))
 MERCHANT = Entity("merchant", ("merchant_id",))
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 def balance_ratio(table: pa.Table) -> pa.Table:

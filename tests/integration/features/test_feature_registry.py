@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from feature_stores import FeatureStores, feature_stores
+from feature_stores import CARD, FeatureStores, feature_stores
 from modelyard.errors import (
     BreakingFeatureChangeError,
     FeatureNotFoundError,
@@ -18,13 +18,10 @@ from modelyard.errors import (
 from modelyard.features import (
     Aggregation,
     DatasetSource,
-    Entity,
     Feature,
     FeatureView,
     OnDemandFeatureView,
 )
-
-CARD = Entity("card", ("card_id",))
 
 
 @pytest.fixture

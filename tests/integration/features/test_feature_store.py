@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 import modelyard
+from feature_stores import CARD, at
 from modelyard.clock import FixedClock, to_ms
 from modelyard.errors import (
     FeatureNotFoundError,
@@ -23,20 +23,12 @@ from modelyard.errors import (
 from modelyard.features import (
     Aggregation,
     DatasetSource,
-    Entity,
     Feature,
     FeatureView,
     OnDemandFeatureView,
 )
 from modelyard.features.store import FeatureStatus
 from modelyard.workspace import Workspace
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CARD = Entity("card", ("card_id",))
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 def amount_ratio(table: pa.Table) -> pa.Table:
