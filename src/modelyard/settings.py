@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 import tomllib
 from collections.abc import Mapping
@@ -71,6 +72,18 @@ _TUNABLES: dict[str, type] = {
     "online_store": str,
     "online_store_prefix": str,
 }
+
+
+def current_user(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who is acting: $MODELYARD_USER, else the login name (None when there is none)."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("MODELYARD_USER")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:

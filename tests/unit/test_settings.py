@@ -567,3 +567,17 @@ def test_the_environment_beats_a_written_config(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={"MODELYARD_DB_URL": "sqlite:///env.db"})
 
     assert settings.db_url == "sqlite:///env.db"
+
+
+def test_current_user_prefers_modelyard_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.settings import current_user
+
+    assert current_user({"MODELYARD_USER": "ci-bot"}) == "ci-bot"
+    monkeypatch.setattr("getpass.getuser", lambda: "alice")
+    assert current_user({}) == "alice"
+
+    def no_login() -> str:
+        raise OSError("no login name")
+
+    monkeypatch.setattr("getpass.getuser", no_login)
+    assert current_user({}) is None

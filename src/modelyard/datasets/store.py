@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import builtins
-import getpass
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -41,6 +39,7 @@ from modelyard.lineage import LineageInput, current_run_id, report_input
 from modelyard.metastore import Metastore
 from modelyard.metastore.tables import dataset_tags, dataset_versions, datasets
 from modelyard.metastore.upsert import insert_ignore, upsert
+from modelyard.settings import current_user
 
 Progress = Callable[[int, int | None], None]
 _STAGING_DIR = ".staging"
@@ -182,7 +181,7 @@ class DatasetStore:
                         "source": source,
                         "description": description,
                         "created_by_run": current_run_id(),
-                        "created_by": _current_user(),
+                        "created_by": current_user(),
                         "created_at_ms": now,
                     },
                 )
@@ -480,17 +479,6 @@ class DatasetStore:
             )
             for row in rows
         ]
-
-
-def _current_user() -> str | None:
-    """Who adds the version: $MODELYARD_USER, else the login name."""
-    explicit = os.environ.get("MODELYARD_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
 
 
 def _int_or_none(value: object) -> int | None:

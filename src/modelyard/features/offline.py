@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from modelyard.contracts.sources import quote_identifier, quote_literal
 from modelyard.datasets import DatasetStore
 from modelyard.errors import (
     InvalidEntityFrameError,
@@ -297,15 +298,6 @@ def _output_names(
 # ---------------------------------------------------------------------- sources and joins
 
 
-def quote_identifier(identifier: str) -> str:
-    """Return ``identifier`` as a DuckDB identifier: in double quotes, inner quotes doubled."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def source_sql(
     conn: duckdb.DuckDBPyConnection,
     view: FeatureView,
@@ -318,7 +310,7 @@ def source_sql(
     pushed = sorted((pushed_dir / view.name).glob("*.parquet")) if pushed_dir is not None else []
     if not pushed:
         return base
-    files = ", ".join(_literal(str(path)) for path in pushed)
+    files = ", ".join(quote_literal(str(path)) for path in pushed)
     return f"(SELECT * FROM {base} UNION ALL BY NAME SELECT * FROM read_parquet([{files}]))"
 
 
@@ -326,17 +318,17 @@ def _base_sql(conn: duckdb.DuckDBPyConnection, view: FeatureView, datasets: Data
     source = view.source
     if isinstance(source, DatasetSource):
         version = datasets.get(source.ref)
-        return f"read_parquet({_literal(str(version.path))})"
+        return f"read_parquet({quote_literal(str(version.path))})"
     if isinstance(source, ParquetSource):
         location = Path(source.path)
         text = str(location / "*.parquet") if location.is_dir() else source.path
-        return f"read_parquet({_literal(text)})"
+        return f"read_parquet({quote_literal(text)})"
     assert isinstance(source, SqlSource)
     for alias, ref in source.datasets.items():
         path = datasets.get(ref).path
         conn.execute(
             f"CREATE OR REPLACE TEMP VIEW {quote_identifier(alias)} AS "
-            f"SELECT * FROM read_parquet({_literal(str(path))})"
+            f"SELECT * FROM read_parquet({quote_literal(str(path))})"
         )
     return f"({source.query})"
 

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
 from modelyard.clock import Clock, to_ms
+from modelyard.contracts.sources import quote_identifier
 from modelyard.datasets import DatasetStore
 from modelyard.errors import FeaturePushRejectedError, InvalidEntityFrameError, InvalidInputError
 from modelyard.features.definitions import Definition, FeatureView, OnDemandFeatureView
@@ -31,7 +32,6 @@ from modelyard.features.offline import (
     DEFAULT_TIMESTAMP_COLUMN,
     historical,
     on_demand_values,
-    quote_identifier,
     source_sql,
 )
 from modelyard.features.online import OnlineRow, OnlineStore

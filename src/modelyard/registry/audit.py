@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +13,7 @@ from sqlalchemy import Connection, select
 from modelyard.clock import Clock, from_ms
 from modelyard.metastore import Metastore
 from modelyard.metastore.tables import registry_audit
+from modelyard.settings import current_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +31,8 @@ class AuditEvent:
 
 
 def current_actor() -> str:
-    """Who is acting: $MODELYARD_USER, else the login name."""
-    explicit = os.environ.get("MODELYARD_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    """Who is acting: $MODELYARD_USER, else the login name, else "unknown"."""
+    return current_user() or "unknown"
 
 
 class AuditLog:
