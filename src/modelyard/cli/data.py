@@ -4,25 +4,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 
 from modelyard.cli.html import render_validation_html
-from modelyard.cli.render import cell, console, duration, errors, print_json, table
+from modelyard.cli.render import cell, console, duration, errors, print_json, progress_bar, table
 from modelyard.cli.state import state_of
 from modelyard.contracts import (
     CompatibilityReport,
@@ -44,30 +34,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RefArgument = Annotated[
     str, typer.Argument(help="NAME (latest), NAME/VERSION or NAME@TAG.", show_default=False)
 ]
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar fed (rows done, rows total or None); silent for --json and pipes."""
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn("[bold]adding[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("add", total=None)
-
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _size(num_bytes: int | None) -> str:
@@ -110,7 +76,10 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a version of a dataset (stored once as Parquet by digest; same content, same version)."""
-    with state_of(ctx).open() as ws, _progress(not as_json) as progress:
+    with (
+        state_of(ctx).open() as ws,
+        progress_bar("adding", "rows", enabled=not as_json) as progress,
+    ):
         before = {version.digest for version in _versions_or_empty(ws, name)}
         version = ws.datasets.add(
             name,

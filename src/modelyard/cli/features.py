@@ -4,18 +4,16 @@ freshness and the online/offline parity check."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from modelyard.cli.render import cell, console, duration, print_json, table
+from modelyard.cli.render import cell, console, duration, print_json, progress_bar, table
 from modelyard.cli.state import state_of
+from modelyard.clock import from_ms, to_ms
 from modelyard.errors import FeatureParityError, InvalidInputError
 from modelyard.features import Definition, load_definitions
 from modelyard.features.registry import FeaturePlan
@@ -131,31 +129,8 @@ def _instant(text: str | None, option: str) -> int | None:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InvalidInputError(f"{option} {text!r} is not an ISO date or time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn("[bold]materializing[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("entities"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("materialize", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
+    # A naive time means UTC here (to_ms would read it as local time).
+    return to_ms(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
 @app.command("materialize")
@@ -178,7 +153,10 @@ def materialize(
     if incremental and start is not None:
         raise InvalidInputError("give --incremental or --start, not both")
     start_ms, end_ms = _instant(start, "--start"), _instant(end, "--end")
-    with state_of(ctx).open() as ws, _progress(not as_json) as progress:
+    with (
+        state_of(ctx).open() as ws,
+        progress_bar("materializing", "entities", enabled=not as_json) as progress,
+    ):
         if incremental:
             result = ws.features.materialize_incremental(view, end_ms, progress=progress)
         else:
@@ -188,12 +166,8 @@ def materialize(
         return
     console.print(
         f"[green]✓[/] {result.view}/{result.version}: {result.rows:,} entities → "
-        f"{result.store} as of {cell(_datetime(result.end_ms))} in {result.seconds:.2f}s"
+        f"{result.store} as of {cell(from_ms(result.end_ms))} in {result.seconds:.2f}s"
     )
-
-
-def _datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @app.command("online")
@@ -270,9 +244,9 @@ def freshness(
             [
                 [
                     item.view,
-                    None if item.newest_event_ms is None else _datetime(item.newest_event_ms),
+                    None if item.newest_event_ms is None else from_ms(item.newest_event_ms),
                     None if item.lag_ms is None else duration(item.lag_ms / 1000),
-                    None if item.materialized_at_ms is None else _datetime(item.materialized_at_ms),
+                    None if item.materialized_at_ms is None else from_ms(item.materialized_at_ms),
                 ]
                 for item in found
             ],
@@ -321,7 +295,7 @@ def print_parity(report: ParityReport) -> None:
                         json.dumps(item.entity, default=str),
                         item.online,
                         item.offline,
-                        _datetime(item.as_of_ms),
+                        from_ms(item.as_of_ms),
                     ]
                     for item in report.mismatches[:50]
                 ],

@@ -8,12 +8,21 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -135,3 +144,34 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
         _SPARKS[int((value - low) / span * (len(_SPARKS) - 1))] if math.isfinite(value) else " "
         for value in values
     )
+
+
+@contextmanager
+def progress_bar(
+    verb: str, unit: str, *, enabled: bool = True
+) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A transient Rich progress bar fed (done, total or None); None for --json and pipes.
+
+    Example:
+        >>> with progress_bar("adding", "rows") as update:  # doctest: +SKIP
+        ...     store.add(..., progress=update)
+    """
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn(f"[bold]{verb}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(verb, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
