@@ -375,12 +375,10 @@ class FeatureStore:
             pushed_dir=self._pushed_dir,
             progress=progress,
         )
-        rows = 0
-        newest: int | None = None
         for chunk in chunks:
-            rows += chunk.num_rows
             self.online_store.write(applied.name, chunk.keys, chunk.event_ms, chunk.values)
-            newest = max([*chunk.event_ms, *([] if newest is None else [newest])])
+        rows = sum(chunk.num_rows for chunk in chunks)
+        newest = max((max(chunk.event_ms) for chunk in chunks if chunk.event_ms), default=None)
         result = MaterializationResult(
             applied.name,
             applied.version,
