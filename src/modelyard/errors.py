@@ -15,7 +15,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── DatasetVersionNotFoundError     a dataset has no such version or tag
     │   ├── ContractNotFoundError           no stored contract of that name or version
     │   ├── FeatureViewNotFoundError        no applied feature view or entity of that name
-    │   └── FeatureNotFoundError            a "view:feature" reference names no feature
+    │   ├── FeatureNotFoundError            a "view:feature" reference names no feature
+    │   └── ModelNotServedError             the server hosts no such model or version
     ├── ConflictError
     │   ├── ExperimentExistsError           the name is taken
     │   ├── ParamConflictError              a param logged again with another value
@@ -37,14 +38,18 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── InvalidDatasetSourceError       a dataset source missing, unsupported, corrupt, empty
     │   ├── InvalidContractError            a contract that does not parse (line and key named)
     │   ├── InvalidFeatureDefinitionError   an entity or feature view that does not parse
-    │   └── InvalidEntityFrameError         an entity frame without its keys or timestamps
+    │   ├── InvalidEntityFrameError         an entity frame without its keys or timestamps
+    │   ├── MalformedRequestError           a request body that does not parse (HTTP 400)
+    │   ├── InvalidServingConfigError       a serving configuration that does not parse
+    │   └── InvalidScoringInputError        batch-scoring input or output that cannot be used
     ├── ContractViolation                   data that breaks a declared contract
     │   ├── SignatureMismatchError          model input missing, extra or mistyped column
     │   ├── PromotionBlockedError           a promotion gate failed
     │   ├── DataContractViolation           data fails error rules of a data contract
     │   ├── IncompatibleContractError       a new contract version breaks the old one
     │   ├── FeaturePushRejectedError        pushed rows that do not match the view's schema
-    │   └── FeatureParityError              online values differ from offline ones
+    │   ├── FeatureParityError              online values differ from offline ones
+    │   └── RequestContractError            a request whose fields break the model's signature
     ├── InvalidTransitionError
     │   ├── RunNotActiveError               writing to a run that has ended
     │   ├── ExperimentArchivedError         starting a run in an archived experiment
@@ -58,8 +63,12 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   ├── DatabaseUnavailableError        the metadata database cannot be reached
     │   ├── SchemaOutdatedError             the database schema is newer than this code
     │   ├── ArtifactStoreUnavailableError   the artifact store cannot be reached
-    │   └── OnlineStoreUnavailableError     the online feature store cannot be reached
-    └── OverloadedError                     a bounded queue is full; retry later
+    │   ├── OnlineStoreUnavailableError     the online feature store cannot be reached
+    │   ├── FeatureLookupFailedError        enrichment failed and the model rejects fallbacks
+    │   └── ModelNotReadyError              the server is still loading or warming its models
+    ├── OverloadedError                     a bounded queue is full; retry later
+    │   └── QueueFullError                  a model's request queue is full
+    └── ScoringFailedError                  batch-scoring partitions failed; re-run resumes
 
 Interfaces map families to exit codes and HTTP statuses (see ../shared/STYLE.md); a message
 says what failed, for which object, and what to do next.
@@ -93,6 +102,8 @@ def _is_jsonable(value: object) -> bool:
         return True
     if isinstance(value, list | tuple):
         return all(_is_jsonable(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_jsonable(item) for key, item in value.items())
     return False
 
 
@@ -317,6 +328,22 @@ class FeatureNotFoundError(NotFoundError):
         super().__init__(f'no feature "{reference}"{_did_you_mean(suggestions)}')
 
 
+class ModelNotServedError(NotFoundError):
+    """The server hosts no model (or no version of it) under that name."""
+
+    code = "model_not_served"
+
+    def __init__(self, model: str, served: list[str], version: str | None = None) -> None:
+        self.model, self.served, self.version = model, served, version
+        what = f'model "{model}"' if version is None else f'version {version} of model "{model}"'
+        hosted = ", ".join(served) if served else "none"
+        names = sorted({reference.split("/", 1)[0] for reference in served} - {model})
+        super().__init__(
+            f"this server does not serve {what}{_did_you_mean(close_matches(model, names))}; "
+            f"it serves: {hosted} (see GET /v1/models)"
+        )
+
+
 # ------------------------------------------------------------------------- conflicts
 
 
@@ -455,6 +482,37 @@ class InvalidEntityFrameError(InvalidInputError):
     def __init__(self, column: str, reason: str) -> None:
         self.column, self.reason = column, reason
         super().__init__(f'entity frame column "{column}": {reason}')
+
+
+class MalformedRequestError(InvalidInputError):
+    """A request body that cannot be parsed at all (not JSON, not Arrow IPC, wrong shape)."""
+
+    code = "malformed_request"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"malformed request body: {reason}")
+
+
+class InvalidServingConfigError(InvalidInputError):
+    """A serving configuration (models, batching, features, policies) that cannot be used."""
+
+    code = "invalid_serving_config"
+
+    def __init__(self, field: str, reason: str, source: str | None = None) -> None:
+        self.field, self.reason, self.source = field, reason, source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}serving config {field}: {reason}")
+
+
+class InvalidScoringInputError(InvalidInputError):
+    """Batch-scoring input or output that cannot be used; nothing was scored."""
+
+    code = "invalid_scoring_input"
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"batch scoring {field}: {reason}")
 
 
 class InvalidMetricValueError(InvalidInputError):
@@ -651,6 +709,18 @@ class FeatureParityError(ContractViolation):
         )
 
 
+class RequestContractError(ContractViolation):
+    """Request fields break the model's signature: each problem names the field and the rule."""
+
+    code = "request_contract_violation"
+
+    def __init__(self, model: str, problems: list[dict[str, str]]) -> None:
+        self.model, self.problems = model, problems
+        shown = "; ".join(f"{item['field']}: {item['message']}" for item in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f'request does not match the signature of model "{model}": {shown}{more}')
+
+
 # ------------------------------------------------------------------------- transitions
 
 
@@ -800,6 +870,70 @@ class OnlineStoreUnavailableError(BackendUnavailableError):
                 "rows again is safe"
             )
         super().__init__(f"cannot use the online store {url}: {reason}{outcome}")
+
+
+class FeatureLookupFailedError(BackendUnavailableError):
+    """A model's features could not be read in time and its policy rejects fallbacks."""
+
+    code = "feature_lookup_failed"
+
+    def __init__(self, model: str, reason: str, breaker: str) -> None:
+        self.model, self.reason, self.breaker = model, reason, breaker
+        super().__init__(
+            f'cannot read the online features of model "{model}": {reason} (circuit {breaker}); '
+            "the model's on_feature_failure is reject, so no prediction was made; retry later "
+            "or serve it with on_feature_failure: fallback"
+        )
+
+
+class ModelNotReadyError(BackendUnavailableError):
+    """The server has not finished loading and warming up its models."""
+
+    code = "model_not_ready"
+    retry_after_s = 1
+
+    def __init__(self, pending: list[str]) -> None:
+        self.pending = pending
+        super().__init__(
+            "the server is still loading or warming up: " + ", ".join(pending) + "; retry shortly"
+        )
+
+
+# ------------------------------------------------------------------------- overloaded
+
+
+class QueueFullError(OverloadedError):
+    """A model's bounded request queue is full; nothing was queued."""
+
+    code = "queue_full"
+
+    def __init__(self, model: str, max_queue: int, retry_after_s: int = 1) -> None:
+        self.model, self.max_queue, self.retry_after_s = model, max_queue, retry_after_s
+        super().__init__(
+            f'model "{model}" has {max_queue} requests waiting (its max_queue); the request was '
+            f"not queued: retry after {retry_after_s} s, or serve with a larger max_queue or "
+            "more workers"
+        )
+
+
+# ------------------------------------------------------------------------- other
+
+
+class ScoringFailedError(ModelyardError):
+    """Some partitions of a batch-scoring job failed; the others are written."""
+
+    code = "scoring_failed"
+
+    def __init__(self, failed: list[str], reasons: list[str], output: str) -> None:
+        self.failed, self.reasons, self.output = failed, reasons, output
+        shown = "; ".join(
+            f"{name}: {why}" for name, why in zip(failed[:5], reasons[:5], strict=False)
+        )
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        super().__init__(
+            f"{len(failed)} partition(s) failed: {shown}{more}; the completed partitions are "
+            f"in {output}, and running the same command again scores only the failed ones"
+        )
 
 
 def all_error_classes() -> list[type[ModelyardError]]:

@@ -30,6 +30,7 @@ from modelyard.errors import (
     ExperimentArchivedError,
     ExperimentExistsError,
     ExperimentNotFoundError,
+    FeatureLookupFailedError,
     FeatureNotFoundError,
     FeatureParityError,
     FeaturePushRejectedError,
@@ -45,7 +46,12 @@ from modelyard.errors import (
     InvalidMetricValueError,
     InvalidNameError,
     InvalidReferenceError,
+    InvalidScoringInputError,
+    InvalidServingConfigError,
     InvalidSettingError,
+    MalformedRequestError,
+    ModelNotReadyError,
+    ModelNotServedError,
     ModelVersionExistsError,
     ModelVersionNotFoundError,
     ModelyardError,
@@ -55,11 +61,14 @@ from modelyard.errors import (
     ParamConflictError,
     PromotionBlockedError,
     PromotionConflictError,
+    QueueFullError,
     RegisteredModelExistsError,
     RegisteredModelNotFoundError,
+    RequestContractError,
     RunNotActiveError,
     RunNotFoundError,
     SchemaOutdatedError,
+    ScoringFailedError,
     SignatureMismatchError,
     UnsupportedModelError,
     UntrustedPickleError,
@@ -399,6 +408,75 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         {"view": "stats", "mismatches": 3, "checked": 1000},
     ),
     (
+        ModelNotServedError,
+        {"model": "fruad", "served": ["fraud/1", "fraud/2"], "version": None},
+        'this server does not serve model "fruad" (did you mean "fraud"?); it serves: fraud/1, '
+        "fraud/2 (see GET /v1/models)",
+        {"model": "fruad", "served": ["fraud/1", "fraud/2"], "version": None},
+    ),
+    (
+        MalformedRequestError,
+        {"reason": "not valid JSON: unexpected end of data"},
+        "malformed request body: not valid JSON: unexpected end of data",
+        {"reason": "not valid JSON: unexpected end of data"},
+    ),
+    (
+        InvalidServingConfigError,
+        {"field": "models[0].max_batch_size", "reason": "must be at least 1", "source": "s.yaml"},
+        "s.yaml: serving config models[0].max_batch_size: must be at least 1",
+        {"field": "models[0].max_batch_size", "reason": "must be at least 1", "source": "s.yaml"},
+    ),
+    (
+        InvalidScoringInputError,
+        {"field": "input", "reason": "no such file or dataset: tx.parquet"},
+        "batch scoring input: no such file or dataset: tx.parquet",
+        {"field": "input", "reason": "no such file or dataset: tx.parquet"},
+    ),
+    (
+        RequestContractError,
+        {
+            "model": "fraud",
+            "problems": [
+                {"field": "amount", "rule": "type", "message": "row 0: expected a number"}
+            ],
+        },
+        'request does not match the signature of model "fraud": amount: row 0: expected a number',
+        {
+            "model": "fraud",
+            "problems": [
+                {"field": "amount", "rule": "type", "message": "row 0: expected a number"}
+            ],
+        },
+    ),
+    (
+        FeatureLookupFailedError,
+        {"model": "fraud", "reason": "no answer within 50 ms", "breaker": "open"},
+        'cannot read the online features of model "fraud": no answer within 50 ms (circuit '
+        "open); the model's on_feature_failure is reject, so no prediction was made; retry later "
+        "or serve it with on_feature_failure: fallback",
+        {"model": "fraud", "reason": "no answer within 50 ms", "breaker": "open"},
+    ),
+    (
+        ModelNotReadyError,
+        {"pending": ["fraud@champion"]},
+        "the server is still loading or warming up: fraud@champion; retry shortly",
+        {"pending": ["fraud@champion"]},
+    ),
+    (
+        QueueFullError,
+        {"model": "fraud", "max_queue": 2048, "retry_after_s": 1},
+        'model "fraud" has 2048 requests waiting (its max_queue); the request was not queued: '
+        "retry after 1 s, or serve with a larger max_queue or more workers",
+        {"model": "fraud", "max_queue": 2048, "retry_after_s": 1},
+    ),
+    (
+        ScoringFailedError,
+        {"failed": ["part-00003"], "reasons": ["corrupt footer"], "output": "/tmp/scores"},
+        "1 partition(s) failed: part-00003: corrupt footer; the completed partitions are in "
+        "/tmp/scores, and running the same command again scores only the failed ones",
+        {"failed": ["part-00003"], "reasons": ["corrupt footer"], "output": "/tmp/scores"},
+    ),
+    (
         OnlineStoreUnavailableError,
         {"url": "redis://127.0.0.1:1/0", "reason": "connection refused", "written": 0},
         "cannot use the online store redis://127.0.0.1:1/0: connection refused; nothing was "
@@ -512,7 +590,10 @@ def test_leaf_message_says_what_failed(
     assert str(error) == message
     for value in kwargs.values():
         for shown in value if isinstance(value, list) else [value]:
-            assert str(shown) in str(error)
+            if isinstance(shown, dict):  # a problem: its field and message are shown
+                assert f"{shown['field']}: {shown['message']}" in str(error)
+            elif shown is not None:
+                assert str(shown) in str(error)
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "message", "details"), LEAF_CASES, ids=CASE_IDS)
@@ -599,6 +680,7 @@ def test_details_keeps_json_values_and_drops_private_and_non_json_ones() -> None
     error.inf = float("-inf")  # type: ignore[attr-defined]
     error.obj = object()  # type: ignore[attr-defined]
     error.mapping = {"a": 1}  # type: ignore[attr-defined]
+    error.bad_mapping = {1: "a"}  # type: ignore[attr-defined]
     error.mixed = [1, object()]  # type: ignore[attr-defined]
 
     details = error.details()
@@ -610,6 +692,7 @@ def test_details_keeps_json_values_and_drops_private_and_non_json_ones() -> None
         "missing": None,
         "names": ("a", "b"),
         "nested": [1, [2, "x"]],
+        "mapping": {"a": 1},
     }
     assert json.loads(json.dumps(details, allow_nan=False)) == {
         "count": 3,
@@ -618,6 +701,7 @@ def test_details_keeps_json_values_and_drops_private_and_non_json_ones() -> None
         "missing": None,
         "names": ["a", "b"],
         "nested": [1, [2, "x"]],
+        "mapping": {"a": 1},
     }
 
 

@@ -225,6 +225,20 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self._pushed_dir = pushed_dir
 
+    def with_online_store(self, store: OnlineStore) -> FeatureStore:
+        """Return a feature store over the same registry and offline data that reads and
+        writes ``store`` online (a server in front of another store, a test's fault
+        injection)."""
+        return FeatureStore(
+            self.registry,
+            self._datasets,
+            self._db,
+            self._clock,
+            online=lambda: store,
+            pushed_dir=self._pushed_dir,
+            registry_cache_s=self._registry_cache_s,
+        )
+
     @property
     def online_store(self) -> OnlineStore:
         """The online store (opened on first use)."""
@@ -512,6 +526,24 @@ class FeatureStore:
             {name: statuses[column] for name, column in zip(plan.names, plan.columns, strict=True)},
             {name: ages[column] for name, column in zip(plan.names, plan.columns, strict=True)},
         )
+
+    def request_fields(self, features: Sequence[str]) -> tuple[str, ...]:
+        """Return what an entity must carry to look ``features`` up online: the join keys of
+        their views and the request fields of their on-demand transformations, in first-use
+        order.
+
+        Raises:
+            FeatureNotFoundError: an unknown feature (with close matches).
+        """
+        plan = self._serving_plan(tuple(features))
+        fields: dict[str, None] = {}
+        for read in plan.reads:
+            fields.update(dict.fromkeys(read.keys))
+        for applied in plan.on_demand:
+            view = applied.definition
+            assert isinstance(view, OnDemandFeatureView)
+            fields.update(dict.fromkeys(ref for ref in view.inputs if ":" not in ref))
+        return tuple(fields)
 
     def _serving_plan(self, features: tuple[str, ...]) -> _ServingPlan:
         cached = self._plans.get(features)

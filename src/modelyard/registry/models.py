@@ -219,6 +219,34 @@ class ModelRegistry:
         """
         return self._predictor(self.version(reference), backend)
 
+    def load_version(
+        self, version: ModelVersion, *, backend: str = "auto", threads: int | None = None
+    ) -> Predictor:
+        """Load a resolved version (pinned by its digest) as a predictor.
+
+        Args:
+            version: the version, from :meth:`version`.
+            backend: ``auto``, ``onnx`` or ``native`` (see ``load_predictor``).
+            threads: onnxruntime intra-op threads for large batches (None: the default).
+
+        Raises:
+            CorruptArtifactError: the stored files do not match the version's digest.
+        """
+        return load_predictor(self._local_copy(version), backend=backend, threads=threads)
+
+    def package_dir(self, version: ModelVersion) -> Path:
+        """Return the local, digest-verified copy of a version's package directory."""
+        return self._local_copy(version)
+
+    def input_example(self, version: ModelVersion) -> pd.DataFrame | np.ndarray:
+        """Return the input example stored with a version (a frame, or an array for a tensor
+        model)."""
+        path = self._local_copy(version) / str(version.package["input_example_path"])
+        if path.suffix == ".npy":
+            example: np.ndarray = np.load(path, allow_pickle=False)
+            return example
+        return pd.read_parquet(path)
+
     def _predictor(self, version: ModelVersion, backend: str) -> Predictor:
         return load_predictor(self._local_copy(version), backend=backend)
 

@@ -30,6 +30,7 @@ EXPECTED_BY_FAMILY: dict[type[ModelyardError], int] = {
     errors.BackendUnavailableError: 6,
     errors.OverloadedError: 6,
     errors.CorruptArtifactError: 1,
+    errors.ScoringFailedError: 1,
 }
 
 

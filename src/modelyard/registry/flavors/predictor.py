@@ -28,6 +28,8 @@ class _Runner(Protocol):
 
     def predict_proba(self, data: object) -> Array: ...
 
+    def predict_with_proba(self, data: object) -> tuple[Array, Array]: ...
+
 
 class NativeRunner:
     """A native model behind the input adapter, with outputs shaped as declared.
@@ -61,6 +63,20 @@ class NativeRunner:
             return self._shape_proba(self._loaded.predict_proba(prepared))
         with self._pools.limit(limits=1):
             return self._shape_proba(self._loaded.predict_proba(prepared))
+
+    def predict_with_proba(self, data: object) -> tuple[Array, Array]:
+        """Check and prepare ``data`` once, then return labels and class probabilities."""
+        prepared = self._prepare(data)
+        if _rows(data) > SMALL_BATCH_ROWS:
+            return self._label_and_proba(prepared)
+        with self._pools.limit(limits=1):
+            return self._label_and_proba(prepared)
+
+    def _label_and_proba(self, prepared: object) -> tuple[Array, Array]:
+        return (
+            self._shape_label(self._loaded.predict(prepared)),
+            self._shape_proba(self._loaded.predict_proba(prepared)),
+        )
 
 
 def _rows(data: object) -> int:
@@ -97,6 +113,26 @@ class Predictor:
                 listed.
         """
         return self._runner.predict(data)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model gives class probabilities."""
+        return self._is_classifier
+
+    def predict_with_proba(self, data: object) -> tuple[Array, Array]:
+        """Return predictions and class probabilities for ``data``, checking it once (one
+        session run on onnxruntime).
+
+        Raises:
+            InvalidInputError: the model is not a classifier.
+            SignatureMismatchError: the data does not match the signature.
+        """
+        if not self._is_classifier:
+            raise InvalidInputError(
+                f"{self.package.model_type} is a {self.package.task} model: it gives no class "
+                "probabilities; call predict"
+            )
+        return self._runner.predict_with_proba(data)
 
     def predict_proba(self, data: object) -> Array:
         """Return class probabilities for ``data``, one column per class.

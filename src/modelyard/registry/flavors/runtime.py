@@ -178,6 +178,21 @@ class OnnxModel:
             output = np.asarray([[row[key] for key in sorted(row)] for row in output])
         return self._shape_proba(output)
 
+    def predict_with_proba(self, data: object) -> tuple[Array, Array]:
+        """Return labels and class probabilities from one session run, shaped as declared.
+
+        Raises:
+            InvalidInputError: the model gives no probabilities.
+        """
+        if self._proba_names is None:
+            raise InvalidInputError("this ONNX model gives no class probabilities; call predict")
+        feeds, rows = self._feeds(data)
+        run = self._run_small if rows <= SMALL_BATCH_ROWS else self._run
+        labels, proba = run([*self._label_names, *self._proba_names], feeds, None)
+        if isinstance(proba, list):
+            proba = np.asarray([[row[key] for key in sorted(row)] for row in proba])
+        return self._shape_label(np.asarray(labels)), self._shape_proba(proba)
+
     def _feeds(self, data: object) -> tuple[dict[str, Array], int]:
         if self._kinds:
             columns = self._adapter.columns(data, self._kinds)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from modelyard.errors import InvalidInputError, SignatureMismatchError
+from modelyard.errors import InvalidInputError, SignatureMismatchError, close_matches
 from modelyard.registry.flavors.dtypes import (
     accepts,
     canonical_dtype,
@@ -36,21 +36,27 @@ class ColumnSpec:
         dtype: the canonical dtype (see ``dtypes.py``).
         nullable: whether nulls are allowed; a nullable input column may also be left out.
         shape: a tensor's shape with ``None`` for free dimensions; None for a plain column.
+        pii: whether the column holds personal data: the prediction log hashes or drops it.
     """
 
     name: str
     dtype: str
     nullable: bool
     shape: tuple[int | None, ...] | None = None
+    pii: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        """Return the spec as JSON-ready values."""
-        return {
+        """Return the spec as JSON-ready values (``"pii"`` only when true)."""
+        data: dict[str, object] = {
             "name": self.name,
             "dtype": self.dtype,
             "nullable": self.nullable,
             "shape": None if self.shape is None else list(self.shape),
         }
+        if self.pii:
+            # Only when set, so that manifests stored before PII marking keep their digests.
+            data["pii"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ColumnSpec:
@@ -69,13 +75,16 @@ class ColumnSpec:
             raise InvalidInputError(f"column spec {dict(data)!r} needs a string name and dtype")
         if not isinstance(nullable, bool):
             raise InvalidInputError(f'column spec "{name}": nullable must be true or false')
+        pii = data.get("pii", False)
+        if not isinstance(pii, bool):
+            raise InvalidInputError(f'column spec "{name}": pii must be true or false')
         if shape is None:
-            return cls(name, dtype, nullable)
+            return cls(name, dtype, nullable, pii=pii)
         if not isinstance(shape, list) or not all(
             dim is None or (isinstance(dim, int) and not isinstance(dim, bool)) for dim in shape
         ):
             raise InvalidInputError(f'column spec "{name}": shape must be a list of ints or null')
-        return cls(name, dtype, nullable, tuple(shape))
+        return cls(name, dtype, nullable, tuple(shape), pii)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,41 @@ class Signature:
     def input_names(self) -> tuple[str, ...]:
         """The input column names, in order."""
         return tuple(spec.name for spec in self.inputs)
+
+    @property
+    def pii_names(self) -> tuple[str, ...]:
+        """The names of the inputs marked PII, in input order."""
+        return tuple(spec.name for spec in self.inputs if spec.pii)
+
+    def with_pii(self, names: Iterable[str]) -> Signature:
+        """Return a copy with the named inputs marked PII (those already marked stay marked).
+
+        Args:
+            names: input column names; a single string is one name.
+
+        Returns:
+            The new signature.
+
+        Raises:
+            InvalidInputError: a name is not an input of the signature (the message lists the
+                inputs and the close matches).
+
+        Example:
+            >>> signature = signature.with_pii(["customer_id", "email"])
+        """
+        wanted = {names} if isinstance(names, str) else set(names)
+        known = self.input_names
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            named = ", ".join(f'"{name}"{_did_you_mean(name, known)}' for name in unknown)
+            raise InvalidInputError(
+                f"cannot mark {named} as PII: not an input of the signature; "
+                f"the inputs are: {', '.join(known) or 'none'}"
+            )
+        inputs = tuple(
+            replace(spec, pii=True) if spec.name in wanted else spec for spec in self.inputs
+        )
+        return replace(self, inputs=inputs)
 
     def check(self, data: object) -> None:
         """Check that ``data`` matches the inputs; report every problem at once.
@@ -366,6 +410,11 @@ def _shape_text(shape: tuple[int | None, ...] | None) -> str:
     if shape is None:
         return "(column)"
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ")"
+
+
+def _did_you_mean(name: str, candidates: tuple[str, ...]) -> str:
+    matches = close_matches(name, candidates)
+    return " (did you mean " + ", ".join(f'"{m}"' for m in matches) + "?)" if matches else ""
 
 
 def _count(number: int, noun: str) -> str:
