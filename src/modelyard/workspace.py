@@ -18,6 +18,8 @@ from modelyard.features.registry import FeatureRegistry
 from modelyard.features.store import FeatureStore
 from modelyard.metastore import Metastore, connect, upgrade
 from modelyard.registry import LineageNode, ModelRegistry
+from modelyard.serving.config import ServingConfig
+from modelyard.serving.runtime import ServingRuntime
 from modelyard.settings import Settings, default_home, load_settings
 from modelyard.tracking import ActiveRun, Tracker
 from modelyard.tracking.catalog import RunCatalog
@@ -96,6 +98,22 @@ class Workspace:
         """Start a tracked run; use it as a context manager (see Tracker.start_run)."""
         return self._tracker.start_run(
             experiment, name=name, params=params, tags=tags, note=note, parent=parent, seed=seed
+        )
+
+    @property
+    def prediction_log_dir(self) -> Path | None:
+        """Where servers append the prediction log (None for a workspace without a directory)."""
+        return None if self.settings.home is None else self.settings.home / "predictions"
+
+    def serving(self, config: ServingConfig) -> ServingRuntime:
+        """A serving runtime for ``config`` over this workspace's registry, feature store and
+        prediction log; ``modelyard.api.create_app`` turns it into a server.
+
+        Example:
+            >>> runtime = ws.serving(serving_config(["fraud@champion"]))  # doctest: +SKIP
+        """
+        return ServingRuntime(
+            config, self.models, features=self.features, log_root=self.prediction_log_dir
         )
 
     def lineage(self, subject: str) -> LineageNode:

@@ -92,6 +92,8 @@ def test_the_walk_finds_every_command() -> None:
         "modelyard runs search",
         "modelyard runs show",
         "modelyard runs verify",
+        "modelyard score",
+        "modelyard serve",
         "modelyard version",
     ]
 
