@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from modelyard import __version__
-from modelyard.cli import data, db, demo, experiments, features, models, runs
+from modelyard.cli import data, db, demo, experiments, features, models, runs, score, serve
 from modelyard.cli.exitcodes import BUG, exit_code_for
 from modelyard.cli.render import console, errors, print_json
 from modelyard.cli.state import state_of
@@ -35,6 +35,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
+app.command("score")(score.score)
+app.command("serve")(serve.serve)
 
 
 @app.callback()
