@@ -5,18 +5,24 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
+from modelyard.api import create_app
+from modelyard.api.background import serve_in_background
 from modelyard.cli.data import print_compatibility, print_diff, print_validation
 from modelyard.cli.features import print_online, print_parity
 from modelyard.cli.models import lineage_tree, print_report
 from modelyard.cli.render import cell, console, print_json, table
 from modelyard.errors import InvalidInputError
+from modelyard.serving.runtime import ServingRuntime
 from modelyard.workflows.demo import SELECTION_METRIC, DemoResult, run_demo
+from modelyard.workflows.demo_serving import ServingDemoResult
 from modelyard.workspace import open_workspace
 
 _SHOWN_METRICS = {
@@ -47,11 +53,21 @@ def demo(
     home = directory or Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
     try:
         with open_workspace(home) as ws:
+            options = {
+                "rows": rows,
+                "start_server": _start_server,
+                "prediction_log": ws.prediction_log_dir,
+                "scores_dir": home / "scores",
+            }
             if as_json:
-                result = run_demo(ws, rows=rows)
+                result = run_demo(ws, **options)  # type: ignore[arg-type]  # typed above
             else:
                 with console.status("starting") as status:
-                    result = run_demo(ws, rows=rows, on_step=lambda message: status.update(message))
+                    result = run_demo(
+                        ws,
+                        on_step=lambda message: status.update(message),
+                        **options,  # type: ignore[arg-type]  # typed above
+                    )
     finally:
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
@@ -59,6 +75,55 @@ def demo(
         print_json({"workspace": str(home) if keep else None, "result": result})
         return
     _show(result, home if keep else None)
+
+
+@contextmanager
+def _start_server(runtime: ServingRuntime) -> Iterator[str]:
+    with serve_in_background(create_app(runtime)) as base:
+        yield base
+
+
+def print_serving(result: ServingDemoResult) -> None:
+    """The serving act: throughput, latency, batching, bad requests, the outage."""
+    console.print(
+        f"\n[green]✓[/] served {result.reference} (pinned to {result.digest[:19]}…) on a loopback "
+        f"port: {result.requests:,} one-row requests from 32 concurrent clients in "
+        f"{result.seconds:.2f}s ({result.throughput:,.0f} req/s), {result.failed} failed"
+    )
+    latency = result.latency_ms
+    console.print(
+        f"  client latency p50 {latency['p50']:.1f} ms, p90 {latency['p90']:.1f} ms, "
+        f"p99 {latency['p99']:.1f} ms; server p99 ≤ {result.server_p99_ms:g} ms (from /metrics)"
+    )
+    console.print(
+        f"  dynamic batching: {result.batches:,} model calls, {result.mean_batch_rows:.1f} rows "
+        "per call on average"
+    )
+    rendered = table("Bad requests", ["request", "status", "code", "message"], [])
+    for bad in result.bad_requests:
+        rendered.add_row(
+            Text(bad.description), Text(str(bad.status)), Text(bad.code), Text(bad.message)
+        )
+    console.print(rendered)
+    rendered = table(
+        "The online store goes down, then comes back",
+        ["phase", "status", "features", "circuit"],
+        [],
+    )
+    for step in result.outage:
+        features = f"defaults ({step.reason})" if step.feature_fallback else "looked up"
+        rendered.add_row(
+            Text(step.phase), Text(str(step.status)), Text(features), Text(step.circuit)
+        )
+    console.print(rendered)
+    console.print(f"  {result.logged_predictions:,} predictions in the prediction log")
+    if result.scoring is not None:
+        scoring = result.scoring
+        console.print(
+            f"[green]✓[/] batch-scored {result.scored_day}: {scoring.rows:,} transactions with "
+            f"{scoring.model} (features as of each transaction) in {scoring.seconds:.2f}s "
+            f"({scoring.rows_per_s:,.0f} rows/s) → {scoring.output}"
+        )
 
 
 def _show(result: DemoResult, home: Path | None) -> None:
@@ -108,6 +173,8 @@ def _show(result: DemoResult, home: Path | None) -> None:
     print_parity(result.parity)
     console.print("Online lookup for the last transaction's customer and merchant:")
     print_online(result.online, [result.online_entity])
+    if result.serving is not None:
+        print_serving(result.serving)
     console.print(
         "\nThe payments team renames [bold]amount[/] to [bold]amount_usd[/], and a burst of "
         f"transactions arrives without a country. The new export is {result.changed_dataset}:"

@@ -39,6 +39,7 @@ from modelyard.features.store import (
 from modelyard.registry import GateReport, LineageNode, ModelRegistry, PromotionResult
 from modelyard.tracking import ActiveRun, Comparison
 from modelyard.tracking.catalog import RunCatalog
+from modelyard.workflows.demo_serving import ServerStarter, ServingDemoResult, run_serving_demo
 from modelyard.workflows.fraud_data import (
     CATEGORICAL,
     FEATURES,
@@ -148,11 +149,18 @@ class DemoResult:
     parity: ParityReport
     online_entity: dict[str, object]
     online: OnlineFeatures
+    serving: ServingDemoResult | None
     seconds: float
 
 
 def run_demo(
-    workspace: TrackingWorkspace, *, rows: int = 300_000, on_step: Step | None = None
+    workspace: TrackingWorkspace,
+    *,
+    rows: int = 300_000,
+    on_step: Step | None = None,
+    start_server: ServerStarter | None = None,
+    prediction_log: Path | None = None,
+    scores_dir: Path | None = None,
 ) -> DemoResult:
     """Store synthetic fraud data as a dataset version, check it against the contract, train two
     scikit-learn models from that version in tracked runs, compare them, register both, promote
@@ -164,6 +172,10 @@ def run_demo(
         workspace: where datasets, runs and models are kept.
         rows: transactions to generate (300,000 by default).
         on_step: called with a short description as each step starts.
+        start_server: serves a runtime on loopback and yields its URL; None skips the serving
+            act (server burst, bad requests, online-store outage).
+        prediction_log: where the server's prediction log goes.
+        scores_dir: where the serving act batch-scores the last day of transactions.
 
     Returns:
         What the demo did: dataset versions and validation reports, the trained models, their
@@ -242,6 +254,23 @@ def run_demo(
         "merchant_category": str(frame["merchant_category"].iloc[-1]),
     }
     online = workspace.features.online(list(FEATURE_REFS), [online_entity])
+    serving = None
+    if start_server is not None:
+        step(
+            f"serving {MODEL_NAME}@champion: a burst of requests, bad ones, an outage, "
+            "then a day scored in batch"
+        )
+        serving = run_serving_demo(
+            models=workspace.models,
+            features=workspace.features,
+            reference=f"{MODEL_NAME}@champion",
+            feature_refs=FEATURE_REFS,
+            transactions=test.tail(2_000),
+            raw_columns=FEATURES,
+            log_root=prediction_log,
+            start_server=start_server,
+            scores_dir=scores_dir,
+        )
     step("an upstream change lands: amount renamed to amount_usd, a burst of missing countries")
     changed = workspace.datasets.add(
         DATASET,
@@ -278,6 +307,7 @@ def run_demo(
         parity=parity,
         online_entity=online_entity,
         online=online,
+        serving=serving,
         seconds=time.perf_counter() - started,
     )
 
