@@ -24,6 +24,26 @@ if [[ ! -x "$feast_venv/bin/python" || ! -f "$feast_stamp" || "$(cat "$feast_sta
     echo "feast venv ready: $feast_venv" >&2
 fi
 
+# BentoML (bench/serving.py) lives in its own venv too (see requirements-peers-bentoml.txt). A
+# failed install does not stop the other peers: serving.py prints BentoML as n/a with the reason,
+# and the next run of this script tries again (no stamp is written).
+bentoml_venv="$venv/bentoml"
+bentoml_requirements="$bench_dir/requirements-peers-bentoml.txt"
+bentoml_stamp="$bentoml_venv/.requirements-peers-bentoml.sha256"
+bentoml_want="$(sha256sum "$bentoml_requirements" | cut -d' ' -f1)"
+if [[ ! -x "$bentoml_venv/bin/python" || ! -f "$bentoml_stamp" || "$(cat "$bentoml_stamp")" != "$bentoml_want" ]]; then
+    mkdir -p "$venv"
+    [[ -x "$bentoml_venv/bin/python" ]] || "$python" -m venv "$bentoml_venv"
+    if DO_NOT_TRACK=1 BENTOML_DO_NOT_TRACK=True "$bentoml_venv/bin/python" -m pip install --quiet \
+        --disable-pip-version-check -r "$bentoml_requirements" &&
+        "$bentoml_venv/bin/python" -m pip check >&2; then
+        echo "$bentoml_want" >"$bentoml_stamp"
+        echo "bentoml venv ready: $bentoml_venv" >&2
+    else
+        echo "bentoml venv could not be made: $bentoml_venv (bench/serving.py prints n/a)" >&2
+    fi
+fi
+
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "peers venv up to date: $venv" >&2
