@@ -32,6 +32,7 @@ from modelyard.api.errors import (
     retry_after_s,
     status_for,
 )
+from modelyard.api.fastpath import ServerApp
 from modelyard.api.responses import JSON, json_response
 from modelyard.errors import ModelNotReadyError, ModelyardError
 from modelyard.serving.metrics import CONTENT_TYPE
@@ -62,14 +63,17 @@ def create_app(runtime: ServingRuntime, *, title: str = "modelyard model server"
                 task.cancel()
             await runtime.close()
 
-    app = FastAPI(
+    app = ServerApp(
         title=title,
         version=__version__,
         description="Predictions from registered model versions, pinned by digest, with dynamic "
         "batching, request contracts and feature enrichment. Errors are JSON bodies "
         '{"code", "message", "details"}.',
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry hooks cost time on every request; /metrics is the telemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    app.runtime = runtime
     app.state.runtime = runtime
     app.state.load_error = None
     _add_error_handlers(app, runtime)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
 JSON = "application/json"
+# Request ids: a random prefix per process and a counter (uuid4 costs ~10 µs a request).
+_PREFIX = os.urandom(6).hex()
+_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request id unique in this process and, by its random prefix, across processes."""
+    return f"{_PREFIX}{next(_COUNTER):010x}"
 
 
 def json_response(
@@ -28,4 +37,4 @@ def request_id_of(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= 128 and given.isprintable():
         return given
-    return uuid.uuid4().hex
+    return new_request_id()

@@ -94,7 +94,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self._is_closing = True
         self._wake()
         if self._task is not None:
-            await self._task
+            # A task cancelled at shutdown (uvicorn cancels what is left) has nothing to answer.
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)

@@ -72,6 +72,24 @@ class _Field:
     is_required: bool
 
 
+_MAX_PLANS = 64
+_FAST_TYPES: dict[str, frozenset[type]] = {
+    "float": frozenset({float, int}),
+    "int": frozenset({int}),
+    "bool": frozenset({bool}),
+    "string": frozenset({str}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a records request with one set of keys needs checked on the fast path."""
+
+    checks: tuple[tuple[str, frozenset[type], tuple[int, int] | None], ...]
+    nulls: tuple[str, ...]  # absent nullable inputs, filled with nulls
+    entity_fields: tuple[str, ...]  # present entity keys: must not be null
+
+
 class RequestSchema:
     """The fields a model's requests may carry, and the checks each value gets.
 
@@ -105,6 +123,9 @@ class RequestSchema:
             for spec in signature.inputs
         }
         self._allowed = [*self.fields, *self.entity_fields]
+        # Per tuple of record keys: what a well-formed request with those keys needs checked
+        # (None: take the slow path, which also writes the messages).
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
 
     # ------------------------------------------------------------------ bodies
 
@@ -242,6 +263,10 @@ class RequestSchema:
             MalformedRequestError: not a list of objects.
             RequestContractError: the rows break the signature.
         """
+        if type(records) is list and records and type(records[0]) is dict:
+            fast = self._fast_records(records)
+            if fast is not None:
+                return fast
         if not isinstance(records, list) or not all(isinstance(row, dict) for row in records):
             raise MalformedRequestError("records must be a list of objects, one per row")
         names: dict[str, None] = {}
@@ -255,6 +280,71 @@ class RequestSchema:
         ]
         columns = {name: [row.get(name) for row in records] for name in names}
         return self._check(columns, len(records), problems)
+
+    def _fast_records(self, records: list[Any]) -> Decoded | None:
+        """Decode well-formed records with no per-problem bookkeeping; None when anything is
+        off (the slow path then reports every problem)."""
+        first = records[0]
+        keys = tuple(first)
+        try:
+            plan = self._plans[keys]
+        except KeyError:
+            plan = self._plan(keys)
+            if len(self._plans) < _MAX_PLANS:
+                self._plans[keys] = plan
+        if plan is None or len(records) > MAX_REQUEST_ROWS:
+            return None
+        if len(records) == 1:
+            columns = {name: [first[name]] for name in keys}
+        else:
+            shape = first.keys()
+            for row in records:
+                if type(row) is not dict or row.keys() != shape:
+                    return None
+            columns = {name: [row[name] for row in records] for name in keys}
+        for name, allowed, bounds in plan.checks:
+            values = columns[name]
+            for value in values:
+                if type(value) not in allowed:
+                    return None
+            if bounds is not None:
+                low, high = bounds
+                for value in values:
+                    if value is not None and not low <= value <= high:
+                        return None
+        for name in plan.entity_fields:
+            if None in columns[name]:
+                return None
+        rows = len(records)
+        for name in plan.nulls:
+            columns[name] = [None] * rows
+        return Decoded(rows, columns)
+
+    def _plan(self, keys: tuple[str, ...]) -> _Plan | None:
+        present = set(keys)
+        if len(present) != len(keys) or not present <= set(self._allowed):
+            return None
+        checks: list[tuple[str, frozenset[type], tuple[int, int] | None]] = []
+        nulls = []
+        for name, field in self.fields.items():
+            if name not in present:
+                if field.is_required:
+                    return None
+                if name not in self.feature_columns:
+                    nulls.append(name)
+                continue
+            allowed = _FAST_TYPES.get(field.kind)
+            if allowed is None:
+                return None  # dates and objects take the slow path
+            if field.spec.nullable:
+                allowed = allowed | {type(None)}
+            bounds = _INT_BOUNDS[field.spec.dtype] if field.kind == "int" else None
+            checks.append((name, allowed, bounds))
+        lookup = any(name not in present for name in self.feature_columns)
+        if lookup and not set(self.entity_fields) <= present:
+            return None
+        entity_fields = tuple(name for name in self.entity_fields if name in present)
+        return _Plan(tuple(checks), tuple(nulls), entity_fields)
 
     def decode_columns(self, columns: object) -> Decoded:
         """Decode ``{field: [values]}``.

@@ -10,6 +10,7 @@ name, version number or digest, so rollouts can route between them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,15 @@ class Prediction:
     feature_fallback: bool = False
     fallback_reason: str | None = None
     cached_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One request waiting for its batch."""
+
+    decoded: Decoded
+    request_id: str
+    started: float  # time.perf_counter() at arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +129,16 @@ class ServedModel:
             feature_columns=config.feature_columns if enricher is not None else (),
             entity_fields=enricher.entity_fields if enricher is not None else (),
         )
-        self._assembler = Assembler(predictor.signature)
+        self._assembler = Assembler(predictor.signature, takes_matrix=predictor.takes_matrix)
         self._is_classifier = predictor.is_classifier
+        self._is_tensor = predictor.signature.input_kind == "tensor"
         self._input_names = list(predictor.signature.input_names)
         self._logged_fields = [*self._input_names, *self.schema.entity_fields]
         self._metrics = metrics
         self.metrics = metrics.bind(self.name, self.version)
         self.log: PredictionLog | None = None
         self.cache = PredictionCache(config.cache_size) if config.cache_size > 0 else None
-        self.batcher: DynamicBatcher[Decoded, Outcome] = DynamicBatcher(
+        self.batcher: DynamicBatcher[Work, Outcome] = DynamicBatcher(
             self.name,
             self.run_batch,
             max_batch_size=config.max_batch_size,
@@ -141,9 +152,11 @@ class ServedModel:
         """``name/version``."""
         return f"{self.name}/{self.version}"
 
-    def run_batch(self, requests: list[Decoded]) -> list[Outcome]:
+    def run_batch(self, works: list[Work]) -> list[Outcome]:
         """Answer a batch on the worker thread: one feature lookup for every request that
-        needs one, the prediction cache, then one model call for the rest."""
+        needs one, the prediction cache, one model call for the rest, one prediction-log
+        append for the batch."""
+        requests = [work.decoded for work in works]
         if self.enricher is not None:
             enriched = self.enricher.enrich_batch(requests)
             if self.enricher.lookup_seconds is not None:
@@ -175,7 +188,10 @@ class ServedModel:
                 outcomes[position] = Outcome(item.decoded, answer, item)
                 if keys is not None:
                     self._cache_answer(keys, answer)
-        return [outcome for outcome in outcomes if outcome is not None]
+        done = [outcome for outcome in outcomes if outcome is not None]
+        if self.log is not None and not self._is_tensor:
+            self._log_batch(works, done)
+        return done
 
     def _cache_answer(self, keys: list[bytes], answer: Answer) -> None:
         assert self.cache is not None
@@ -208,7 +224,7 @@ class ServedModel:
             QueueFullError: the model's queue is full.
         """
         started = time.perf_counter()
-        outcome = await self.batcher.submit(decoded, decoded.rows)
+        outcome = await self.batcher.submit(Work(decoded, request_id, started), decoded.rows)
         if outcome.error is not None:
             raise outcome.error
         assert outcome.answer is not None
@@ -221,7 +237,7 @@ class ServedModel:
             enriched.reason,
             outcome.cached_rows,
         )
-        self._log_prediction(outcome.decoded, request_id, prediction, started)
+        self.metrics.latency.observe(time.perf_counter() - started)
         return prediction
 
     def _from_cache(self, decoded: Decoded) -> tuple[list[bytes], Answer | None]:
@@ -243,33 +259,54 @@ class ServedModel:
         )
         return keys, Answer(labels, probabilities)
 
-    def _log_prediction(
-        self, decoded: Decoded, request_id: str, prediction: Prediction, started: float
-    ) -> None:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        self.metrics.latency.observe(latency_ms / 1000.0)
-        if self.log is None or decoded.tensor is not None:
-            return
-        rows = decoded.rows
+    def _log_batch(self, works: list[Work], outcomes: list[Outcome]) -> None:
+        """Append one batch's predictions to the log: one entry, built once, off the loop."""
+        assert self.log is not None
+        now = time.perf_counter()
         now_ms = int(time.time() * 1000)
-        outputs: dict[str, list[object]] = {"prediction": prediction.predictions.tolist()}
-        if prediction.probabilities is not None:
-            outputs["score"] = _scores(prediction.probabilities)
+        answered = [
+            (work, outcome)
+            for work, outcome in zip(works, outcomes, strict=True)
+            if outcome.answer is not None
+        ]
+        if not answered:
+            return
+        request_ids: list[str] = []
+        latency_ms: list[float] = []
+        fallback: list[bool] = []
+        for work, outcome in answered:
+            rows = outcome.decoded.rows
+            request_ids.extend([work.request_id] * rows)
+            latency_ms.extend([(now - work.started) * 1000.0] * rows)
+            is_fallback = outcome.enriched is not None and outcome.enriched.is_fallback
+            fallback.extend([is_fallback] * rows)
+        inputs: dict[str, list[object]] = {}
+        for name in self._logged_fields:
+            column: list[object] = []
+            for _, outcome in answered:
+                values = outcome.decoded.columns.get(name)
+                column.extend(values if values is not None else [None] * outcome.decoded.rows)
+            inputs[name] = column
+        labels = [outcome.answer.labels for _, outcome in answered if outcome.answer is not None]
+        outputs: dict[str, list[object]] = {"prediction": np.concatenate(labels).tolist()}
+        probabilities = [
+            outcome.answer.probabilities
+            for _, outcome in answered
+            if outcome.answer is not None and outcome.answer.probabilities is not None
+        ]
+        if len(probabilities) == len(answered):
+            outputs["score"] = _scores(np.concatenate(probabilities))
         self.log.append(
             PredictionBatch(
                 model=self.name,
                 version=self.version,
                 digest=self.digest,
-                request_ids=[request_id] * rows,
-                time_ms=[now_ms] * rows,
-                inputs={
-                    name: decoded.columns[name]
-                    for name in self._logged_fields
-                    if name in decoded.columns
-                },
+                request_ids=request_ids,
+                time_ms=[now_ms] * len(request_ids),
+                inputs=inputs,
                 outputs=outputs,
-                latency_ms=[latency_ms] * rows,
-                feature_fallback=[prediction.feature_fallback] * rows,
+                latency_ms=latency_ms,
+                feature_fallback=fallback,
             )
         )
 
@@ -369,6 +406,11 @@ class ServingRuntime:
             )
             for model in self.models:
                 model.log = self.log
+        # The models and their libraries live as long as the server: moved out of the cyclic
+        # garbage collector's sight, a full collection no longer walks them (it stalled
+        # requests for tens of milliseconds under load).
+        gc.collect()
+        gc.freeze()
         self.is_ready = True
 
     def _pii_fields(self, model: ServedModel) -> list[str]:
@@ -440,3 +482,5 @@ class ServingRuntime:
         self._lookups.shutdown(wait=False, cancel_futures=True)
         if self.log is not None:
             await asyncio.to_thread(self.log.close)
+        if self.is_ready:
+            gc.unfreeze()

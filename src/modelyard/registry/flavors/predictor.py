@@ -115,6 +115,13 @@ class Predictor:
         return self._runner.predict(data)
 
     @property
+    def takes_matrix(self) -> bool:
+        """Whether ``predict*`` also take a float32 matrix of the inputs in signature order
+        (an ONNX model over numeric columns); such a matrix is not checked against the
+        signature, so only callers that have checked the rows (the server) pass one."""
+        return bool(getattr(self._runner, "takes_matrix", False))
+
+    @property
     def is_classifier(self) -> bool:
         """Whether the model gives class probabilities."""
         return self._is_classifier

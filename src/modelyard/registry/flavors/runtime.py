@@ -139,6 +139,18 @@ class OnnxModel:
             )
         self._input_kind = _ONNX_KINDS.get(inputs[0].type, "float") if inputs else "float"
         self._is_tensor = signature.input_kind == "tensor"
+        # One float matrix input over all-numeric columns: a caller that has already checked
+        # its rows (the server) may hand over that matrix itself and skip building a frame.
+        self.takes_matrix = (
+            not self._kinds
+            and not self._is_tensor
+            and self._input_kind == "float"
+            and all(
+                spec.dtype in FLOATS or spec.dtype in INTEGERS or spec.dtype == "bool"
+                for spec in signature.inputs
+            )
+        )
+        self._width = len(signature.inputs)
         outputs = [item.name for item in session.get_outputs()]
         self._label_names = [outputs[0]]
         self._proba_names: list[str] | None = None
@@ -194,6 +206,14 @@ class OnnxModel:
         return self._shape_label(np.asarray(labels)), self._shape_proba(proba)
 
     def _feeds(self, data: object) -> tuple[dict[str, Array], int]:
+        if (
+            self.takes_matrix
+            and type(data) is np.ndarray
+            and data.dtype == np.float32
+            and data.ndim == 2
+            and data.shape[1] == self._width
+        ):
+            return {self._input_name: data}, len(data)
         if self._kinds:
             columns = self._adapter.columns(data, self._kinds)
             return columns, len(next(iter(columns.values())))
