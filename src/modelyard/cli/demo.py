@@ -87,7 +87,8 @@ def print_serving(result: ServingDemoResult) -> None:
     """The serving act: throughput, latency, batching, bad requests, the outage."""
     console.print(
         f"\n[green]✓[/] served {result.reference} (pinned to {result.digest[:19]}…) on a loopback "
-        f"port: {result.requests:,} one-row requests from 32 concurrent clients in "
+        f"port: {result.requests:,} one-row requests from 32 concurrent clients (another "
+        f"process) in "
         f"{result.seconds:.2f}s ({result.throughput:,.0f} req/s), {result.failed} failed"
     )
     latency = result.latency_ms
@@ -111,7 +112,12 @@ def print_serving(result: ServingDemoResult) -> None:
         [],
     )
     for step in result.outage:
-        features = f"defaults ({step.reason})" if step.feature_fallback else "looked up"
+        if not step.feature_fallback:
+            features = "looked up"
+        elif step.reason in ("not_found", "expired"):
+            features = f"looked up; {step.reason.replace('_', ' ')} values → defaults"
+        else:
+            features = f"store failed → defaults ({step.reason})"
         rendered.add_row(
             Text(step.phase), Text(str(step.status)), Text(features), Text(step.circuit)
         )

@@ -9,8 +9,11 @@ speaks plain HTTP to it.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import re
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -191,9 +195,7 @@ def run_serving_demo(
     name = version.model
     with start_server(runtime) as base:
         url = f"{base}/v1/models/{name}/predict"
-        started = time.perf_counter()
-        statuses, latencies = asyncio.run(_burst(url, records[:BURST_REQUESTS]))
-        seconds = time.perf_counter() - started
+        statuses, latency_ms, seconds = _burst(url, records[:BURST_REQUESTS])
         metrics = httpx.get(f"{base}/metrics").text
         bad = _bad_requests(url, records[0])
         outage = _outage(base, url, records, switch)
@@ -211,10 +213,10 @@ def run_serving_demo(
     return ServingDemoResult(
         reference=version.reference,
         digest=version.artifact_digest,
-        requests=len(statuses),
-        failed=sum(status != 200 for status in statuses),
+        requests=sum(statuses.values()),
+        failed=sum(count for status, count in statuses.items() if status != 200),
         seconds=seconds,
-        latency_ms={f"p{q}": float(np.percentile(latencies, q)) for q in (50, 90, 99)},
+        latency_ms=latency_ms,
         batches=int(batches),
         mean_batch_rows=rows / batches if batches else 0.0,
         batch_histogram=_histogram(metrics, "modelyard_batch_size_rows_bucket", labels),
@@ -274,24 +276,33 @@ def _records(frame: pd.DataFrame, fields: Sequence[str]) -> list[dict[str, objec
     ]
 
 
-async def _burst(url: str, records: Sequence[dict[str, object]]) -> tuple[list[int], list[float]]:
-    statuses: list[int] = []
-    latencies: list[float] = []
-    queue = list(records)
-    async with httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=BURST_CLIENTS), timeout=30
-    ) as client:
-
-        async def worker() -> None:
-            while queue:
-                record = queue.pop()
-                started = time.perf_counter()
-                answer = await client.post(url, json={"records": [record]})
-                latencies.append((time.perf_counter() - started) * 1000.0)
-                statuses.append(answer.status_code)
-
-        await asyncio.gather(*(worker() for _ in range(BURST_CLIENTS)))
-    return statuses, latencies
+def _burst(
+    url: str, records: Sequence[dict[str, object]]
+) -> tuple[dict[int, int], dict[str, float], float]:
+    """Send ``records`` one per request from a separate process (so the client does not share
+    this interpreter's lock with the server); return statuses, latency percentiles, seconds."""
+    with tempfile.TemporaryDirectory(prefix="modelyard-burst-") as scratch:
+        bodies = Path(scratch) / "bodies.jsonl"
+        bodies.write_bytes(
+            b"\n".join(orjson.dumps({"records": [record]}) for record in records) + b"\n"
+        )
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelyard.workflows.loadgen",
+                url,
+                str(bodies),
+                "--clients",
+                str(BURST_CLIENTS),
+            ],
+            capture_output=True,
+            check=True,
+            text=True,
+        )
+    result = json.loads(completed.stdout)
+    statuses = {int(code): count for code, count in result["statuses"].items()}
+    return statuses, result["latency_ms"], float(result["seconds"])
 
 
 def _bad_requests(url: str, good: dict[str, object]) -> list[BadRequest]:

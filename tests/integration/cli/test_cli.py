@@ -847,6 +847,30 @@ def test_demo_trains_two_models_and_picks_the_best(cli: Cli) -> None:
     statuses = demo["online"]["entities"][0]
     assert statuses["customer_txn_count_7d"]["status"] == "PRESENT"
     assert statuses["merchant_txn_count_1h"]["status"] == "EXPIRED"  # a 1-day TTL, old data
+    # The champion behind the real server: every request answered, batched, bad ones named (#6).
+    serving = demo["serving"]
+    assert serving["reference"] == demo["best"]["version"]
+    assert (serving["requests"], serving["failed"]) == (600, 0)
+    assert serving["batches"] < 600
+    assert [(bad["status"], bad["code"]) for bad in serving["bad_requests"]] == [
+        (422, "request_contract_violation"),
+        (422, "request_contract_violation"),
+        (422, "request_contract_violation"),
+        (400, "malformed_request"),
+    ]
+    outage = serving["outage"]
+    assert [step["status"] for step in outage] == [200] * 10
+    assert [step["reason"] for step in outage[:4]] == [
+        "unavailable",
+        "unavailable",
+        "unavailable",
+        "circuit_open",
+    ]
+    assert [step["circuit"] for step in outage[2:8]] == ["open"] * 6
+    assert [step["circuit"] for step in outage[8:]] == ["closed", "closed"]
+    assert serving["logged_predictions"] == 610
+    assert serving["scoring"]["rows"] > 0
+    assert serving["scoring"]["model"] == serving["reference"]
 
 
 def _walk_lineage(node: dict[str, Any]) -> list[dict[str, Any]]:
