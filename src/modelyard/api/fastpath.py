@@ -102,7 +102,10 @@ async def _predict(
         payload = error_body(exc)
     finally:
         metrics.in_flight.dec()
-    runtime.metrics.requests.labels(model.name, str(model.version), str(status)).inc()
+    if status == 200:
+        metrics.answered.inc()
+    else:
+        runtime.metrics.requests.labels(model.name, str(model.version), str(status)).inc()
     headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

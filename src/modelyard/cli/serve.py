@@ -174,6 +174,8 @@ def _uvicorn_config(app: Any, host: str, port: int, workers: int, access_log: bo
         factory=isinstance(app, str),
         log_level="warning",
         access_log=access_log,
+        # No "server: uvicorn" on every answer: it tells a scanner what runs here, and costs.
+        server_header=False,
         http="httptools",
         loop="uvloop" if os.name != "nt" else "asyncio",
     )

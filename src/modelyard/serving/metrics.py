@@ -50,6 +50,7 @@ class ModelMetrics:
     batch_rows: Histogram
     batch_requests: Histogram
     in_flight: Gauge
+    answered: Counter  # requests answered 200
     feature_latency: Histogram
     cache_hits: Counter
     cache_misses: Counter
@@ -171,6 +172,7 @@ class ServingMetrics:
             batch_rows=self.batch_rows.labels(*labels),
             batch_requests=self.batch_requests.labels(*labels),
             in_flight=self.in_flight.labels(model),
+            answered=self.requests.labels(model, str(version), "200"),
             feature_latency=self.feature_latency.labels(*labels),
             cache_hits=self.cache_hits.labels(*labels),
             cache_misses=self.cache_misses.labels(*labels),

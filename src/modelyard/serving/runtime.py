@@ -33,7 +33,7 @@ from modelyard.serving.cache import PredictionCache, canonical_key
 from modelyard.serving.config import ModelServingConfig, ServingConfig
 from modelyard.serving.enrichment import Enriched, FeatureEnricher
 from modelyard.serving.metrics import ModelMetrics, ServingMetrics
-from modelyard.serving.predlog import PredictionBatch, PredictionLog
+from modelyard.serving.predlog import PredictionBatch, PredictionLog, Values
 from modelyard.serving.requests import Decoded, RequestSchema
 
 ONLINE_STORE = "online"
@@ -176,6 +176,7 @@ class ServedModel:
                     outcomes[position] = Outcome(item.decoded, cached, item, item.decoded.rows)
                     continue
             pending.append((position, item, keys))
+        model_call: _ModelCall | None = None
         if pending:
             batch = [item.decoded for _, item, _ in pending]
             data = self._assembler.model_input(batch)
@@ -183,6 +184,7 @@ class ServedModel:
                 labels, probabilities = self.predictor.predict_with_proba(data)
             else:
                 labels, probabilities = self.predictor.predict(data), None
+            model_call = _ModelCall(data, labels, probabilities)
             answers = Assembler.split(batch, labels, probabilities)
             for (position, item, keys), answer in zip(pending, answers, strict=True):
                 outcomes[position] = Outcome(item.decoded, answer, item)
@@ -190,7 +192,10 @@ class ServedModel:
                     self._cache_answer(keys, answer)
         done = [outcome for outcome in outcomes if outcome is not None]
         if self.log is not None and not self._is_tensor:
-            self._log_batch(works, done)
+            # When one model call answered every request, its input and output arrays are the
+            # log's columns as they are (no per-value Python work).
+            whole = model_call if len(pending) == len(requests) else None
+            self._log_batch(works, done, whole)
         return done
 
     def _cache_answer(self, keys: list[bytes], answer: Answer) -> None:
@@ -259,7 +264,9 @@ class ServedModel:
         )
         return keys, Answer(labels, probabilities)
 
-    def _log_batch(self, works: list[Work], outcomes: list[Outcome]) -> None:
+    def _log_batch(
+        self, works: list[Work], outcomes: list[Outcome], call: _ModelCall | None
+    ) -> None:
         """Append one batch's predictions to the log: one entry, built once, off the loop."""
         assert self.log is not None
         now = time.perf_counter()
@@ -271,38 +278,59 @@ class ServedModel:
         ]
         if not answered:
             return
+        counts = np.fromiter(
+            (outcome.decoded.rows for _, outcome in answered), np.int64, len(answered)
+        )
         request_ids: list[str] = []
-        latency_ms: list[float] = []
-        fallback: list[bool] = []
-        for work, outcome in answered:
-            rows = outcome.decoded.rows
+        for (work, _), rows in zip(answered, counts.tolist(), strict=True):
             request_ids.extend([work.request_id] * rows)
-            latency_ms.extend([(now - work.started) * 1000.0] * rows)
-            is_fallback = outcome.enriched is not None and outcome.enriched.is_fallback
-            fallback.extend([is_fallback] * rows)
-        inputs: dict[str, list[object]] = {}
+        latency_ms = np.repeat(
+            np.fromiter(((now - work.started) * 1000.0 for work, _ in answered), np.float64),
+            counts,
+        )
+        fallback = np.repeat(
+            np.fromiter(
+                (
+                    outcome.enriched is not None and outcome.enriched.is_fallback
+                    for _, outcome in answered
+                ),
+                np.bool_,
+            ),
+            counts,
+        )
+        inputs: dict[str, Values] = {}
         for name in self._logged_fields:
+            from_call = None if call is None else call.column(name, self._input_names)
+            if from_call is not None:
+                inputs[name] = from_call
+                continue
             column: list[object] = []
             for _, outcome in answered:
                 values = outcome.decoded.columns.get(name)
                 column.extend(values if values is not None else [None] * outcome.decoded.rows)
             inputs[name] = column
-        labels = [outcome.answer.labels for _, outcome in answered if outcome.answer is not None]
-        outputs: dict[str, list[object]] = {"prediction": np.concatenate(labels).tolist()}
-        probabilities = [
-            outcome.answer.probabilities
-            for _, outcome in answered
-            if outcome.answer is not None and outcome.answer.probabilities is not None
-        ]
-        if len(probabilities) == len(answered):
-            outputs["score"] = _scores(np.concatenate(probabilities))
+        outputs: dict[str, Values] = {}
+        if call is not None:
+            outputs["prediction"] = call.labels
+            if call.probabilities is not None:
+                outputs["score"] = _scores(call.probabilities)
+        else:
+            labels = [o.answer.labels for _, o in answered if o.answer is not None]
+            outputs["prediction"] = np.concatenate(labels)
+            probabilities = [
+                o.answer.probabilities
+                for _, o in answered
+                if o.answer is not None and o.answer.probabilities is not None
+            ]
+            if len(probabilities) == len(answered):
+                outputs["score"] = _scores(np.concatenate(probabilities))
         self.log.append(
             PredictionBatch(
                 model=self.name,
                 version=self.version,
                 digest=self.digest,
                 request_ids=request_ids,
-                time_ms=[now_ms] * len(request_ids),
+                time_ms=np.full(len(request_ids), now_ms, dtype=np.int64),
                 inputs=inputs,
                 outputs=outputs,
                 latency_ms=latency_ms,
@@ -335,11 +363,30 @@ class ServedModel:
         }
 
 
-def _scores(probabilities: Array) -> list[object]:
+def _scores(probabilities: Array) -> Array:
     """The logged score per row: the positive class of a binary classifier, else the top one."""
     if probabilities.ndim == 2 and probabilities.shape[1] == 2:
-        return probabilities[:, 1].tolist()  # type: ignore[no-any-return]  # floats
-    return probabilities.max(axis=1).tolist()  # type: ignore[no-any-return]  # floats
+        return np.ascontiguousarray(probabilities[:, 1])
+    return np.asarray(probabilities.max(axis=1))
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelCall:
+    """One model call: its input (a frame or a float32 matrix) and outputs."""
+
+    data: pd.DataFrame | Array
+    labels: Array
+    probabilities: Array | None
+
+    def column(self, name: str, names: list[str]) -> Array | None:
+        """The input column ``name`` exactly as the model saw it (None if not an input)."""
+        if isinstance(self.data, pd.DataFrame):
+            if name not in self.data.columns:
+                return None
+            return np.asarray(self.data[name].to_numpy())
+        if self.data.ndim != 2 or name not in names:
+            return None
+        return np.ascontiguousarray(self.data[:, names.index(name)])
 
 
 class ServingRuntime:
