@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,12 +43,22 @@ from modelyard.serving.runtime import ServingRuntime
 log = logging.getLogger("modelyard.server")
 
 
-def create_app(runtime: ServingRuntime, *, title: str = "modelyard model server") -> FastAPI:
+def create_app(
+    runtime: ServingRuntime,
+    *,
+    title: str = "modelyard model server",
+    ready_dir: Path | None = None,
+    workers: int = 1,
+) -> FastAPI:
     """Build the server app over ``runtime`` (its models load when the app starts).
 
     Args:
         runtime: the models to serve.
         title: the OpenAPI title.
+        ready_dir: with several worker processes, a directory they share: each marks itself
+            ready there, and ``/readyz`` is 200 only once all ``workers`` have (a load
+            balancer must not send traffic to a worker still loading).
+        workers: how many worker processes serve the same port.
 
     Returns:
         The ASGI app; run it with uvicorn.
@@ -54,7 +66,7 @@ def create_app(runtime: ServingRuntime, *, title: str = "modelyard model server"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_start(runtime, app))
+        task = asyncio.create_task(_start(runtime, app, ready_dir))
         app.state.loading = task
         try:
             yield
@@ -76,6 +88,8 @@ def create_app(runtime: ServingRuntime, *, title: str = "modelyard model server"
     app.runtime = runtime
     app.state.runtime = runtime
     app.state.load_error = None
+    app.state.ready_dir = ready_dir
+    app.state.workers = workers
     _add_error_handlers(app, runtime)
     _add_health_routes(app, runtime)
     v1.add_routes(app, runtime)
@@ -83,9 +97,11 @@ def create_app(runtime: ServingRuntime, *, title: str = "modelyard model server"
     return app
 
 
-async def _start(runtime: ServingRuntime, app: FastAPI) -> None:
+async def _start(runtime: ServingRuntime, app: FastAPI, ready_dir: Path | None) -> None:
     try:
         await runtime.start()
+        if ready_dir is not None:
+            (ready_dir / f"ready-{os.getpid()}").touch()
     except ModelyardError as exc:
         app.state.load_error = exc
         log.error("cannot load the models: %s", exc)
@@ -117,6 +133,11 @@ def _add_health_routes(app: FastAPI, runtime: ServingRuntime) -> None:
             )
         if not runtime.is_ready:
             raise ModelNotReadyError(list(runtime.pending))
+        ready_dir = app.state.ready_dir
+        if ready_dir is not None:
+            ready = len(list(ready_dir.glob("ready-*")))
+            if ready < app.state.workers:
+                raise ModelNotReadyError([f"{ready} of {app.state.workers} workers ready"])
         return json_response(
             {
                 "status": "ready",
@@ -188,11 +209,15 @@ def app_from_environment() -> FastAPI:
     """The app of one worker of ``modelyard serve --workers N`` (uvicorn's factory): the
     workspace from MODELYARD_HOME and the serving config from MODELYARD_SERVE_CONFIG."""
     import json
-    import os
 
     from modelyard.serving.config import config_from_mapping
     from modelyard.workspace import open_workspace
 
     config = config_from_mapping(json.loads(os.environ["MODELYARD_SERVE_CONFIG"]))
     workspace = open_workspace()
-    return create_app(workspace.serving(config))
+    ready_dir = os.environ.get("MODELYARD_SERVE_READY_DIR")
+    return create_app(
+        workspace.serving(config),
+        ready_dir=Path(ready_dir) if ready_dir else None,
+        workers=int(os.environ.get("MODELYARD_SERVE_WORKERS", "1")),
+    )

@@ -215,6 +215,11 @@ def _run_many(
     # lets /metrics in any worker report them all.
     metrics_dir = tempfile.mkdtemp(prefix="modelyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # /readyz turns 200 only when every worker has loaded its models.
+    ready_dir = Path(metrics_dir) / "ready"
+    ready_dir.mkdir()
+    os.environ["MODELYARD_SERVE_READY_DIR"] = str(ready_dir)
+    os.environ["MODELYARD_SERVE_WORKERS"] = str(workers)
     config = _uvicorn_config(
         "modelyard.api.app:app_from_environment", host, port, workers, access_log
     )

@@ -298,3 +298,22 @@ def test_predictions_are_logged_with_pii_hashed(
     assert all(isinstance(value, str) and len(value) == 64 for value in hashed)
     assert hashed[0] != str(ages[0])
     assert all(row["feature_fallback"] is False for row in logged)
+
+
+def test_the_prediction_cache_answers_a_repeated_input(
+    served: tuple[Workspace, pd.DataFrame],
+) -> None:
+    ws, frame = served
+    app = create_app(ws.serving(serving_config(["fraud/1"], cache_size=100, max_wait_ms=0)))
+    body = {"records": _records(frame, slice(0, 2))}
+    with live_server(app) as base, httpx.Client(base_url=base) as client:
+        first = client.post("/v1/models/fraud/predict", json=body).json()
+        second = client.post("/v1/models/fraud/predict", json=body).json()
+        metrics = client.get("/metrics").text
+    assert "cached_rows" not in first
+    assert second["cached_rows"] == 2
+    assert second["probabilities"] == first["probabilities"]
+    labels = 'model="fraud",version="1"'
+    assert _metric(metrics, f"modelyard_prediction_cache_hits_total{{{labels}}}") == 2.0
+    assert _metric(metrics, f"modelyard_prediction_cache_misses_total{{{labels}}}") == 2.0
+    assert _metric(metrics, f"modelyard_prediction_cache_hit_ratio{{{labels}}}") == 0.5
