@@ -81,7 +81,6 @@ async def _predict(
         (b"x-model-digest", model.digest.encode()),
     ]
     metrics = model.metrics
-    metrics.in_flight.inc()
     try:
         body = await _read_body(receive, declared)
         if content_type.startswith(ARROW_STREAM.encode()):
@@ -100,8 +99,6 @@ async def _predict(
             headers.append((b"retry-after", str(retry).encode()))
         runtime.metrics.errors.labels(model.name, exc.code).inc()
         payload = error_body(exc)
-    finally:
-        metrics.in_flight.dec()
     if status == 200:
         metrics.answered.inc()
     else:

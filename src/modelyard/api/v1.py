@@ -168,11 +168,7 @@ def add_routes(app: FastAPI, runtime: ServingRuntime) -> None:
             decoded = model.schema.decode_arrow(body)
         else:
             decoded = model.schema.decode_json(body)
-        model.metrics.in_flight.inc()
-        try:
-            prediction = await model.predict(decoded, request_id)
-        finally:
-            model.metrics.in_flight.dec()
+        prediction = await model.predict(decoded, request_id)
         return json_response(prediction_body(model, request_id, prediction), headers=headers)
 
     @app.post(

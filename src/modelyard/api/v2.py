@@ -163,11 +163,7 @@ def add_routes(app: FastAPI, runtime: ServingRuntime) -> None:
         if isinstance(given_id, str) and given_id:
             request_id = given_id[:128]
         decoded = model.schema.decode_v2(data.get("inputs"))
-        model.metrics.in_flight.inc()
-        try:
-            prediction = await model.predict(decoded, request_id)
-        finally:
-            model.metrics.in_flight.dec()
+        prediction = await model.predict(decoded, request_id)
         labels = prediction.predictions
         outputs = [
             {

@@ -176,6 +176,8 @@ def _uvicorn_config(app: Any, host: str, port: int, workers: int, access_log: bo
         access_log=access_log,
         # No "server: uvicorn" on every answer: it tells a scanner what runs here, and costs.
         server_header=False,
+        # Forwarded-for headers only matter to the access log, which is off unless asked for.
+        proxy_headers=access_log,
         http="httptools",
         loop="uvloop" if os.name != "nt" else "asyncio",
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +136,10 @@ class ServedModel:
         self._logged_fields = [*self._input_names, *self.schema.entity_fields]
         self._metrics = metrics
         self.metrics = metrics.bind(self.name, self.version)
+        # Requests being answered. One process reads the plain count when scraped (no lock per
+        # request); worker processes share the gauge through prometheus_client's files.
+        self.in_flight = 0
+        self._count_in_flight = metrics.is_multiprocess
         self.log: PredictionLog | None = None
         self.cache = PredictionCache(config.cache_size) if config.cache_size > 0 else None
         self.batcher: DynamicBatcher[Work, Outcome] = DynamicBatcher(
@@ -229,7 +233,15 @@ class ServedModel:
             QueueFullError: the model's queue is full.
         """
         started = time.perf_counter()
-        outcome = await self.batcher.submit(Work(decoded, request_id, started), decoded.rows)
+        self.in_flight += 1
+        if self._count_in_flight:
+            self.metrics.in_flight.inc()
+        try:
+            outcome = await self.batcher.submit(Work(decoded, request_id, started), decoded.rows)
+        finally:
+            self.in_flight -= 1
+            if self._count_in_flight:
+                self.metrics.in_flight.dec()
         if outcome.error is not None:
             raise outcome.error
         assert outcome.answer is not None
@@ -363,6 +375,15 @@ class ServedModel:
         }
 
 
+def _in_flight_of(versions: list[ServedModel]) -> Callable[[], float]:
+    """The in-flight count of a model's served versions, read when /metrics is scraped."""
+
+    def count() -> float:
+        return float(sum(model.in_flight for model in versions))
+
+    return count
+
+
 def _scores(probabilities: Array) -> Array:
     """The logged score per row: the positive class of a binary classifier, else the top one."""
     if probabilities.ndim == 2 and probabilities.shape[1] == 2:
@@ -453,6 +474,10 @@ class ServingRuntime:
             )
             for model in self.models:
                 model.log = self.log
+        if not self.metrics.is_multiprocess:
+            for name in {model.name for model in self.models}:
+                versions = [model for model in self.models if model.name == name]
+                self.metrics.in_flight.labels(name).set_function(_in_flight_of(versions))
         # The models and their libraries live as long as the server: moved out of the cyclic
         # garbage collector's sight, a full collection no longer walks them (it stalled
         # requests for tens of milliseconds under load).
