@@ -28,11 +28,10 @@ import pyarrow as pa
 
 from modelyard.errors import InvalidScoringInputError
 from modelyard.registry.flavors import load_predictor
+from modelyard.serving._scoring_input import Partition, PartitionOutcome
 from modelyard.serving.batch import (
     BatchScorer,
     FeatureStoreOpener,
-    Partition,
-    PartitionOutcome,
     Progress,
     ScoringJob,
     score_partition,

@@ -22,12 +22,8 @@ import modelyard
 from fraud_models import FEATURES
 from modelyard.errors import InvalidScoringInputError, ScoringFailedError, SignatureMismatchError
 from modelyard.features import Aggregation, DatasetSource, Entity, FeatureView
-from modelyard.serving.batch import (
-    MANIFEST_FILE,
-    ScoringResult,
-    row_group_runs,
-    score,
-)
+from modelyard.serving._scoring_input import MANIFEST_FILE, row_group_runs
+from modelyard.serving.batch import ScoringResult, score
 from modelyard.serving.config import ModelServingConfig
 from modelyard.workspace import Workspace
 
