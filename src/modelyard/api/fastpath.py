@@ -9,17 +9,14 @@ documented, fuzzed definition of the same endpoints.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
-
 import orjson
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from modelyard.api.errors import UNAVAILABLE, error_body, retry_after_s, status_for
 from modelyard.api.responses import new_request_id
-from modelyard.api.v1 import ARROW_STREAM, MAX_BODY_BYTES, prediction_body
-from modelyard.errors import MalformedRequestError, ModelyardError
+from modelyard.api.v1 import decode_body, prediction_body, read_asgi_body
+from modelyard.errors import ModelyardError
 from modelyard.serving.runtime import ServedModel, ServingRuntime
 
 _JSON_HEADER = (b"content-type", b"application/json")
@@ -82,11 +79,8 @@ async def _predict(
     ]
     metrics = model.metrics
     try:
-        body = await _read_body(receive, declared)
-        if content_type.startswith(ARROW_STREAM.encode()):
-            decoded = model.schema.decode_arrow(body)
-        else:
-            decoded = model.schema.decode_json(body)
+        body = await read_asgi_body(receive, declared)
+        decoded = decode_body(model, body, content_type.decode("latin-1"))
         prediction = await model.predict(decoded, request_id)
         payload = orjson.dumps(
             prediction_body(model, request_id, prediction), option=orjson.OPT_SERIALIZE_NUMPY
@@ -106,22 +100,3 @@ async def _predict(
     headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _read_body(receive: Receive, declared: int) -> bytes:
-    if declared > MAX_BODY_BYTES:
-        raise MalformedRequestError(f"body of {declared:,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    message: MutableMapping[str, Any] = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise MalformedRequestError(f"body larger than the limit of {MAX_BODY_BYTES:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -7,13 +7,16 @@ answers carry the headers too once the model is known).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import Receive
 
 from modelyard.api.responses import json_response, request_id_of
 from modelyard.errors import MalformedRequestError
+from modelyard.serving.requests import Decoded
 from modelyard.serving.runtime import Prediction, ServedModel, ServingRuntime
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -93,23 +96,52 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Read the request body, refusing one larger than ``limit`` without reading it all.
+async def read_body(request: Request) -> bytes:
+    """Read the request body, refusing one larger than ``MAX_BODY_BYTES`` without reading it
+    all.
 
     Raises:
         MalformedRequestError: the body is larger than the limit.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise MalformedRequestError(f"body of {int(declared):,} bytes; the limit is {limit:,}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
+    return await read_asgi_body(request.receive, int(declared) if declared.isdigit() else -1)
+
+
+async def read_asgi_body(receive: Receive, declared: int) -> bytes:
+    """Read an ASGI request body of ``declared`` bytes (-1: unknown), refusing one larger than
+    ``MAX_BODY_BYTES`` without reading it all.
+
+    Raises:
+        MalformedRequestError: the body is larger than the limit.
+    """
+    if declared > MAX_BODY_BYTES:
+        raise MalformedRequestError(f"body of {declared:,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    message: MutableMapping[str, Any] = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            raise MalformedRequestError(f"body larger than the limit of {limit:,} bytes")
+        if size > MAX_BODY_BYTES:
+            raise MalformedRequestError(f"body larger than the limit of {MAX_BODY_BYTES:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def decode_body(model: ServedModel, body: bytes, content_type: str) -> Decoded:
+    """Decode a predict body by its content type (an Arrow IPC stream, else JSON).
+
+    Raises:
+        MalformedRequestError: the body does not parse.
+        RequestContractError: its rows break the model's signature.
+    """
+    if content_type.startswith(ARROW_STREAM):
+        return model.schema.decode_arrow(body)
+    return model.schema.decode_json(body)
 
 
 def model_headers(model: ServedModel, request_id: str) -> dict[str, str]:
@@ -163,11 +195,7 @@ def add_routes(app: FastAPI, runtime: ServingRuntime) -> None:
         headers = model_headers(model, request_id)
         request.state.response_headers = headers
         body = await read_body(request)
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(ARROW_STREAM):
-            decoded = model.schema.decode_arrow(body)
-        else:
-            decoded = model.schema.decode_json(body)
+        decoded = decode_body(model, body, request.headers.get("content-type", ""))
         prediction = await model.predict(decoded, request_id)
         return json_response(prediction_body(model, request_id, prediction), headers=headers)
 
