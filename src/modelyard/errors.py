@@ -68,7 +68,8 @@ The tree (a leaf has a stable ``code`` and writes its own message)::
     │   └── ModelNotReadyError              the server is still loading or warming its models
     ├── OverloadedError                     a bounded queue is full; retry later
     │   └── QueueFullError                  a model's request queue is full
-    └── ScoringFailedError                  batch-scoring partitions failed; re-run resumes
+    ├── ScoringFailedError                  batch-scoring partitions failed; re-run resumes
+    └── BatchAnswerError                    a batch function answered the wrong number of requests
 
 Interfaces map families to exit codes and HTTP statuses (see ../shared/STYLE.md); a message
 says what failed, for which object, and what to do next.
@@ -933,6 +934,20 @@ class ScoringFailedError(ModelyardError):
         super().__init__(
             f"{len(failed)} partition(s) failed: {shown}{more}; the completed partitions are "
             f"in {output}, and running the same command again scores only the failed ones"
+        )
+
+
+class BatchAnswerError(ModelyardError):
+    """A batch function answered a different number of requests than it was given: a bug in
+    the function; every request of that batch gets this error and the next batch runs."""
+
+    code = "batch_answer_mismatch"
+
+    def __init__(self, model: str, requests: int, answers: int) -> None:
+        self.model, self.requests, self.answers = model, requests, answers
+        super().__init__(
+            f'model "{model}": a batch of {requests} requests got {answers} answers; '
+            "nothing was answered from it"
         )
 
 

@@ -15,6 +15,7 @@ from modelyard.errors import (
     ArtifactPathNotFoundError,
     ArtifactStoreUnavailableError,
     BackendUnavailableError,
+    BatchAnswerError,
     BlobNotFoundError,
     BreakingFeatureChangeError,
     ContractNotFoundError,
@@ -406,6 +407,12 @@ LEAF_CASES: list[tuple[type[ModelyardError], dict[str, object], str, dict[str, o
         'feature view "stats": 3 of 1000 online values differ from the offline values as of '
         "the same time (training-serving skew)",
         {"view": "stats", "mismatches": 3, "checked": 1000},
+    ),
+    (
+        BatchAnswerError,
+        {"model": "fraud", "requests": 3, "answers": 2},
+        'model "fraud": a batch of 3 requests got 2 answers; nothing was answered from it',
+        {"model": "fraud", "requests": 3, "answers": 2},
     ),
     (
         ModelNotServedError,

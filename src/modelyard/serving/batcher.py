@@ -11,6 +11,7 @@ arriving when ``max_queue`` are waiting is refused at once with :class:`QueueFul
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -18,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from modelyard.errors import ModelNotReadyError, QueueFullError
+from modelyard.errors import BatchAnswerError, ModelNotReadyError, QueueFullError
 
+log = logging.getLogger("modelyard.server")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -193,14 +195,21 @@ class DynamicBatcher(Generic[Item, Result]):
         self.batches += 1
         if self._observer is not None:
             started = time.perf_counter()
-            self._observer.on_batch(
-                sum(pending.rows for pending in batch),
-                len(batch),
-                [started - pending.enqueued for pending in batch],
-            )
+            try:
+                self._observer.on_batch(
+                    sum(pending.rows for pending in batch),
+                    len(batch),
+                    [started - pending.enqueued for pending in batch],
+                )
+            except Exception:
+                # Metrics must never stop answers: the batching task would die with it, and
+                # every later request would wait forever.
+                log.exception("the batch observer of model %s failed", self.name)
         items = [pending.item for pending in batch]
         try:
             results = await loop.run_in_executor(self._executor, self._run, items)
+            if len(results) != len(batch):
+                raise BatchAnswerError(self.name, len(batch), len(results))
         except Exception as exc:
             # Not swallowed: every caller of the batch re-raises it (the interface maps it).
             for pending in batch:

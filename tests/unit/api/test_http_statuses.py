@@ -34,6 +34,7 @@ EXPECTED_BY_FAMILY: dict[type[ModelyardError], int] = {
     errors.OverloadedError: 503,
     errors.CorruptArtifactError: 500,
     errors.ScoringFailedError: 500,
+    errors.BatchAnswerError: 500,
 }
 # A body that does not parse at all is a bad request, not an unprocessable one.
 EXCEPTIONS: dict[type[ModelyardError], int] = {errors.MalformedRequestError: 400}

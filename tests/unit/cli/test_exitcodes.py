@@ -31,6 +31,7 @@ EXPECTED_BY_FAMILY: dict[type[ModelyardError], int] = {
     errors.OverloadedError: 6,
     errors.CorruptArtifactError: 1,
     errors.ScoringFailedError: 1,
+    errors.BatchAnswerError: 1,
 }
 
 

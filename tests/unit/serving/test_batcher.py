@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelyard.errors import ModelNotReadyError, QueueFullError
+from modelyard.errors import BatchAnswerError, ModelNotReadyError, QueueFullError
 from modelyard.serving.batcher import DynamicBatcher
 
 T = TypeVar("T")
@@ -508,3 +508,48 @@ def test_observer_is_told_rows_requests_and_queue_waits_of_each_batch() -> None:
     for _, requests, waits in recorder.calls:
         assert len(waits) == requests
         assert all(wait >= 0 for wait in waits)
+
+
+def test_a_wrong_number_of_answers_fails_that_batch_and_the_next_batch_works() -> None:
+    def short(items: list[str]) -> list[str]:
+        return [item.upper() for item in items][: 1 if "short" in items else None]
+
+    async def main() -> tuple[list[str | BaseException], str]:
+        batcher: DynamicBatcher[str, str] = DynamicBatcher(
+            "fraud", short, max_batch_size=2, max_wait_ms=FOREVER_MS, max_queue=10
+        )
+        batcher.start()
+        try:
+            failed = await asyncio.gather(
+                *(batcher.submit(item, 1) for item in ("short", "x")), return_exceptions=True
+            )
+            after = await asyncio.gather(*(batcher.submit(item, 1) for item in "ab"))
+            return failed, "".join(after)
+        finally:
+            await batcher.close()
+
+    failed, after = run_async(main)
+
+    assert all(isinstance(result, BatchAnswerError) for result in failed)
+    assert 'model "fraud": a batch of 2 requests got 1 answers' in str(failed[0])
+    assert after == "AB"
+
+
+def test_a_failing_observer_does_not_stop_the_answers() -> None:
+    class Broken:
+        def on_batch(self, rows: int, requests: int, queue_waits_s: Sequence[float]) -> None:
+            raise ZeroDivisionError("metrics bug")
+
+    async def main() -> list[list[int]]:
+        batcher: DynamicBatcher[list[int], list[int]] = DynamicBatcher(
+            "fraud", Doubler(), max_batch_size=4, max_wait_ms=0, max_queue=10, observer=Broken()
+        )
+        batcher.start()
+        try:
+            first = await gather_submits(batcher, [[1], [2]])
+            second = await gather_submits(batcher, [[3]])
+            return [*first, *second]
+        finally:
+            await batcher.close()
+
+    assert run_async(main) == [[2], [4], [6]]
