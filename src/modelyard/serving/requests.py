@@ -166,6 +166,11 @@ class RequestSchema:
                 )
             if not all(isinstance(name, str) for name in names):
                 raise MalformedRequestError("dataframe_split columns must be strings")
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise MalformedRequestError(
+                    f"dataframe_split names {', '.join(repeated)} more than once"
+                )
             return self.decode_columns(
                 {name: [row[i] for row in rows] for i, name in enumerate(names)}
             )
@@ -216,6 +221,8 @@ class RequestSchema:
                 )
             if not isinstance(data, list):
                 data = [data]
+            if name in tensors:
+                raise MalformedRequestError(f"V2 input {name!r} is given twice")
             tensors[name] = (shape, _flatten(data))
         if self.is_tensor:
             spec = self.signature.inputs[0]

@@ -778,3 +778,14 @@ def test_an_arrow_stream_with_a_repeated_column_name_is_malformed() -> None:
 
     with pytest.raises(MalformedRequestError, match="Arrow columns must have distinct names"):
         fraud_schema().decode_arrow(arrow_body(table))
+
+
+def test_a_field_given_twice_is_refused_not_overwritten() -> None:
+    schema = RequestSchema("fraud", FRAUD)
+    split = {"dataframe_split": {"columns": ["amount", "amount"], "data": [[1.0, 2.0]]}}
+    twice = {"name": "amount", "shape": [1], "datatype": "FP64", "data": [1.0]}
+
+    with pytest.raises(MalformedRequestError, match="dataframe_split names amount more than once"):
+        schema.decode_json(orjson.dumps(split))
+    with pytest.raises(MalformedRequestError, match="V2 input 'amount' is given twice"):
+        schema.decode_v2([twice, {**twice, "data": [2.0]}])
