@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,22 @@ def ensure_peer_python(
     if done.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
         raise SystemExit(f"could not set up {python}; run `bash bench/setup-peers.sh`{hint}")
     return python
+
+
+def finish(summary: dict[str, Any], table: str, *, results: Path | None, as_json: bool) -> bool:
+    """Print a benchmark's table (and PROBLEMS), write ``--results``; return whether a target
+    failed or a problem was found (the caller exits 1 then).
+
+    With ``as_json`` the table goes to stderr and the JSON summary to stdout.
+    """
+    problems = summary.get("problems") or []
+    if problems:
+        table += "\n\nPROBLEMS\n" + "\n".join(f"  {p}" for p in problems)
+    if results is not None:
+        results.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if as_json:
+        print(table, file=sys.stderr)
+        print(json.dumps(summary, default=str))
+    else:
+        print(table)
+    return bool(problems) or any(target["verdict"] == "FAIL" for target in summary["targets"])

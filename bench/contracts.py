@@ -22,7 +22,7 @@ import pyarrow as pa
 import modelyard
 from _contracts_data import REFERENCE_MS, write_big_parquet, write_parquet
 from _contracts_rules import EXPECTED_FAILURES, ge_expectations, kinds, parse_rules
-from _report import cpu_model, ensure_peer_python, ratio, verdicts
+from _report import cpu_model, ensure_peer_python, finish, ratio, verdicts
 from _scratch import scratch_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -499,14 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             summary["add"] = bench_add(args.add_gb, logdir)
     summary["targets"] = compute_targets(summary)
     table = render(summary)
-    if args.results:
-        args.results.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if args.json:
-        print(table, file=sys.stderr)
-        print(json.dumps(summary, default=str))
-    else:
-        print(table)
-    failed = any(target["verdict"] == "FAIL" for target in summary["targets"])
+    failed = finish(summary, table, results=args.results, as_json=args.json)
     return 1 if failed or summary["validation"]["agreement"]["mismatch_count"] else 0
 
 

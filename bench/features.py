@@ -26,7 +26,7 @@ import redis
 import modelyard
 from _features_checks import expected_online, historical_agreement, online_agreement
 from _features_data import write_entity_frame, write_features
-from _report import cpu_model, ensure_peer_python, ratio, verdicts
+from _report import cpu_model, ensure_peer_python, finish, ratio, verdicts
 from _scratch import scratch_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -462,17 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["targets"] = compute_targets(summary["bench"])
     summary["problems"] = failed_checks(summary["bench"])
     table = render(summary)
-    if summary["problems"]:
-        table += "\n\nPROBLEMS\n" + "\n".join(f"  {p}" for p in summary["problems"])
-    if args.results:
-        args.results.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if args.json:
-        print(table, file=sys.stderr)
-        print(json.dumps(summary, default=str))
-    else:
-        print(table)
-    failed = any(target["verdict"] == "FAIL" for target in summary["targets"])
-    return 1 if failed or summary["problems"] else 0
+    return 1 if finish(summary, table, results=args.results, as_json=args.json) else 0
 
 
 if __name__ == "__main__":

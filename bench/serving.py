@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 import modelyard
-from _report import cpu_model, ensure_peer_python, ratio, verdicts
+from _report import cpu_model, ensure_peer_python, finish, ratio, verdicts
 from _scratch import scratch_dir
 from _serving_data import (
     ESTIMATOR,
@@ -924,17 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["targets"] = compute_targets(bench, args.clients)
     summary["problems"] = failed_checks(bench)
     table = render(summary)
-    if summary["problems"]:
-        table += "\n\nPROBLEMS\n" + "\n".join(f"  {p}" for p in summary["problems"])
-    if args.results:
-        args.results.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if args.json:
-        print(table, file=sys.stderr)
-        print(json.dumps(summary, default=str))
-    else:
-        print(table)
-    failed = any(target["verdict"] == "FAIL" for target in summary["targets"])
-    return 1 if failed or summary["problems"] else 0
+    return 1 if finish(summary, table, results=args.results, as_json=args.json) else 0
 
 
 if __name__ == "__main__":
