@@ -46,12 +46,7 @@ class ServerApp(FastAPI):
             return None
         if parts[1] != "v1" or parts[2] != "models" or not self.runtime.is_ready:
             return None
-        for model in self.runtime.models:
-            if model.name == name and (
-                version is None or version in (str(model.version), model.digest)
-            ):
-                return model
-        return None
+        return self.runtime.find(name, version)
 
 
 async def _predict(

@@ -529,19 +529,26 @@ class ServingRuntime:
         ).set(served.load_seconds)
         return served
 
-    def get(self, name: str, version: str | None = None) -> ServedModel:
+    def find(self, name: str, version: str | None = None) -> ServedModel | None:
         """Return the served model ``name`` (its first configured version), or the version
-        named by number or digest.
+        named by number or digest; None when there is none (yet)."""
+        for model in self.models:
+            if model.name == name and (
+                version is None or version in (str(model.version), model.digest)
+            ):
+                return model
+        return None
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        """Return what :meth:`find` finds.
 
         Raises:
             ModelNotReadyError: models are still loading.
             ModelNotServedError: no such model or version here.
         """
-        for model in self.models:
-            if model.name != name:
-                continue
-            if version is None or version in (str(model.version), model.digest):
-                return model
+        model = self.find(name, version)
+        if model is not None:
+            return model
         if not self.is_ready:
             raise ModelNotReadyError(list(self.pending))
         served = sorted({model.reference for model in self.models})
