@@ -3,6 +3,7 @@ private redis-server process that a test may stop and start again."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,13 @@ def live_server(app: FastAPI, *, wait_ready: bool = True) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yield its base URL (ready unless told not to)."""
     with serve_in_background(app, wait_ready=wait_ready) as base:
         yield base
+
+
+def metric(text: str, series: str) -> float:
+    """The value of one series (``name{label="…",…}`` as written) in a ``/metrics`` answer."""
+    match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+    assert match is not None, f"{series} not in /metrics"
+    return float(match.group(1))
 
 
 def free_port() -> int:

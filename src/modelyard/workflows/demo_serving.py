@@ -10,7 +10,6 @@ speaks plain HTTP to it.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.errors import OnlineStoreUnavailableError
 from modelyard.features.online import OnlineRow, OnlineStore
@@ -207,9 +207,11 @@ def run_serving_demo(
         day, scoring = _score_a_day(
             models, features, runtime.config.models[0], transactions, raw_columns, scores_dir
         )
-    labels = f'model="{name}",version="{version.version}"'
-    batches = _metric(metrics, f"modelyard_batch_size_rows_count{{{labels}}}")
-    rows = _metric(metrics, f"modelyard_batch_size_rows_sum{{{labels}}}")
+    labels = {"model": name, "version": str(version.version)}
+    samples = _scrape(metrics)
+    series = frozenset(labels.items())
+    batches = samples.get(("modelyard_batch_size_rows_count", series), 0.0)
+    rows = samples.get(("modelyard_batch_size_rows_sum", series), 0.0)
     return ServingDemoResult(
         reference=version.reference,
         digest=version.artifact_digest,
@@ -219,9 +221,9 @@ def run_serving_demo(
         latency_ms=latency_ms,
         batches=int(batches),
         mean_batch_rows=rows / batches if batches else 0.0,
-        batch_histogram=_histogram(metrics, "modelyard_batch_size_rows_bucket", labels),
+        batch_histogram=_histogram(samples, "modelyard_batch_size_rows", labels),
         server_p99_ms=_quantile(
-            _histogram(metrics, "modelyard_request_duration_seconds_bucket", labels), 0.99
+            _histogram(samples, "modelyard_request_duration_seconds", labels), 0.99
         )
         * 1000.0,
         bad_requests=tuple(bad),
@@ -358,21 +360,34 @@ def _outage(
 
 
 _CIRCUIT_NAMES = {0.0: "closed", 1.0: "half-open", 2.0: "open"}
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(text: str) -> Samples:
+    """Every sample of a ``/metrics`` answer, by name and labels (prometheus_client's parser)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _circuit(metrics: str) -> str:
-    return _CIRCUIT_NAMES.get(_metric(metrics, 'modelyard_circuit_state{store="online"}'), "?")
+    value = _scrape(metrics).get(("modelyard_circuit_state", frozenset({("store", "online")})))
+    return _CIRCUIT_NAMES.get(value if value is not None else -1.0, "?")
 
 
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def _histogram(text: str, name: str, labels: str) -> tuple[tuple[str, int], ...]:
-    """The cumulative buckets ``(le, count)`` of one histogram series."""
-    pattern = re.compile(rf'^{re.escape(name)}{{le="([^"]+)",{re.escape(labels)}}} (\S+)$', re.M)
-    return tuple((bound, int(float(count))) for bound, count in pattern.findall(text))
+def _histogram(
+    samples: Samples, name: str, labels: Mapping[str, str]
+) -> tuple[tuple[str, int], ...]:
+    """The cumulative buckets ``(le, count)`` of one histogram series, in bound order."""
+    wanted = set(labels.items())
+    buckets = [
+        (dict(key)["le"], int(value))
+        for (sample, key), value in samples.items()
+        if sample == f"{name}_bucket" and wanted <= key and "le" in dict(key)
+    ]
+    return tuple(sorted(buckets, key=lambda bucket: float(bucket[0])))
 
 
 def _quantile(buckets: Sequence[tuple[str, int]], q: float) -> float:
@@ -382,5 +397,5 @@ def _quantile(buckets: Sequence[tuple[str, int]], q: float) -> float:
     target = q * buckets[-1][1]
     for bound, count in buckets:
         if count >= target:
-            return float("inf") if bound == "+Inf" else float(bound)
+            return float(bound)  # "+Inf" parses as inf
     return float("inf")

@@ -3,7 +3,6 @@ mid-way: the breaker opens, fallback or 503 per policy, and recovery when Redis 
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 import modelyard
 from feature_stores import CARD, at
-from live_server import PrivateRedis, live_server
+from live_server import PrivateRedis, live_server, metric
 from modelyard.api import create_app
 from modelyard.features import DatasetSource, Feature, FeatureView, OnDemandFeatureView
 from modelyard.serving.config import ModelServingConfig, ServingConfig
@@ -96,12 +95,6 @@ def workspace_with_features(tmp_path: Path, redis_server: PrivateRedis) -> Itera
         ws.close()
 
 
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    assert match is not None, f"{name} not in /metrics"
-    return float(match.group(1))
-
-
 def test_enrichment_breaker_fallback_reject_and_recovery(
     workspace_with_features: Workspace, redis_server: PrivateRedis
 ) -> None:
@@ -168,9 +161,9 @@ def test_enrichment_breaker_fallback_reject_and_recovery(
         assert rejected.json()["code"] == "feature_lookup_failed"
         assert rejected.headers["retry-after"] == "5"
         metrics = client.get("/metrics").text
-        assert _metric(metrics, 'modelyard_circuit_state{store="online"}') == 2.0
+        assert metric(metrics, 'modelyard_circuit_state{store="online"}') == 2.0
         assert (
-            _metric(
+            metric(
                 metrics, 'modelyard_feature_fallbacks_total{model="scorer",reason="circuit_open"}'
             )
             == 2.0
@@ -184,4 +177,4 @@ def test_enrichment_breaker_fallback_reject_and_recovery(
         assert recovered.json()["feature_fallback"] is False
         np.testing.assert_allclose(recovered.json()["probabilities"], expected, rtol=1e-5)
         metrics = client.get("/metrics").text
-        assert _metric(metrics, 'modelyard_circuit_state{store="online"}') == 0.0
+        assert metric(metrics, 'modelyard_circuit_state{store="online"}') == 0.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import modelyard
-from live_server import live_server
+from live_server import live_server, metric
 from modelyard.api import create_app
 from modelyard.serving.config import serving_config
 from modelyard.serving.predlog import read_predictions
@@ -185,20 +184,14 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(
         body = answer.json()
         assert body["request_id"] == f"row-{i}"
         np.testing.assert_allclose(body["probabilities"][0], expected[i], rtol=1e-5)
-    batches = _metric(metrics, 'modelyard_batch_size_requests_count{model="fraud",version="1"}')
-    requests = _metric(metrics, 'modelyard_batch_size_requests_sum{model="fraud",version="1"}')
+    batches = metric(metrics, 'modelyard_batch_size_requests_count{model="fraud",version="1"}')
+    requests = metric(metrics, 'modelyard_batch_size_requests_sum{model="fraud",version="1"}')
     assert requests == rows
     assert batches < rows  # requests were coalesced
     assert (
-        _metric(metrics, 'modelyard_batch_size_rows_bucket{le="16.0",model="fraud",version="1"}')
+        metric(metrics, 'modelyard_batch_size_rows_bucket{le="16.0",model="fraud",version="1"}')
         == batches
     )
-
-
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    assert match is not None, f"{name} not in /metrics"
-    return float(match.group(1))
 
 
 def test_a_full_queue_answers_503_with_retry_after(served: tuple[Workspace, pd.DataFrame]) -> None:
@@ -314,6 +307,6 @@ def test_the_prediction_cache_answers_a_repeated_input(
     assert second["cached_rows"] == 2
     assert second["probabilities"] == first["probabilities"]
     labels = 'model="fraud",version="1"'
-    assert _metric(metrics, f"modelyard_prediction_cache_hits_total{{{labels}}}") == 2.0
-    assert _metric(metrics, f"modelyard_prediction_cache_misses_total{{{labels}}}") == 2.0
-    assert _metric(metrics, f"modelyard_prediction_cache_hit_ratio{{{labels}}}") == 0.5
+    assert metric(metrics, f"modelyard_prediction_cache_hits_total{{{labels}}}") == 2.0
+    assert metric(metrics, f"modelyard_prediction_cache_misses_total{{{labels}}}") == 2.0
+    assert metric(metrics, f"modelyard_prediction_cache_hit_ratio{{{labels}}}") == 0.5
